@@ -1,0 +1,36 @@
+"""mgcmt: multimodal named-entity recognition on tweets and their images (MGCMT, Liu et al.).
+
+Importing the package registers `MGCMTConfig` with `AutoConfig` (model type `"mgcmt"`) and the models with
+`AutoModel` and `AutoModelForTokenClassification`. Nothing else runs at import time.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
+
+from .configuration_mgcmt import DEFAULT_ENTITY_TYPES, ESD_LABELS, MGCMTConfig, bio_labels, span_label
+from .modeling_mgcmt import (
+    MGCMTForTokenClassification,
+    MGCMTModel,
+    MGCMTModelOutput,
+    MGCMTPreTrainedModel,
+    MGCMTTokenClassifierOutput,
+)
+
+__version__ = "0.1.0"
+
+AutoConfig.register(MGCMTConfig.model_type, MGCMTConfig, exist_ok=True)
+AutoModel.register(MGCMTConfig, MGCMTModel, exist_ok=True)
+AutoModelForTokenClassification.register(MGCMTConfig, MGCMTForTokenClassification, exist_ok=True)
+
+__all__ = [
+    "DEFAULT_ENTITY_TYPES",
+    "ESD_LABELS",
+    "MGCMTConfig",
+    "MGCMTForTokenClassification",
+    "MGCMTModel",
+    "MGCMTModelOutput",
+    "MGCMTPreTrainedModel",
+    "MGCMTTokenClassifierOutput",
+    "bio_labels",
+    "span_label",
+    "__version__",
+]
