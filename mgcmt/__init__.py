@@ -4,7 +4,7 @@ Importing the package registers `MGCMTConfig` with `AutoConfig` (model type `"mg
 `AutoModel` and `AutoModelForTokenClassification`. Nothing else runs at import time.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoProcessor
 
 from .configuration_mgcmt import DEFAULT_ENTITY_TYPES, ESD_LABELS, MGCMTConfig, bio_labels, span_label
 from .modeling_mgcmt import (
@@ -14,12 +14,14 @@ from .modeling_mgcmt import (
     MGCMTPreTrainedModel,
     MGCMTTokenClassifierOutput,
 )
+from .processing import MGCMTProcessor
 
 __version__ = "0.1.0"
 
 AutoConfig.register(MGCMTConfig.model_type, MGCMTConfig, exist_ok=True)
 AutoModel.register(MGCMTConfig, MGCMTModel, exist_ok=True)
 AutoModelForTokenClassification.register(MGCMTConfig, MGCMTForTokenClassification, exist_ok=True)
+AutoProcessor.register(MGCMTConfig, MGCMTProcessor, exist_ok=True)
 
 __all__ = [
     "DEFAULT_ENTITY_TYPES",
@@ -29,6 +31,7 @@ __all__ = [
     "MGCMTModel",
     "MGCMTModelOutput",
     "MGCMTPreTrainedModel",
+    "MGCMTProcessor",
     "MGCMTTokenClassifierOutput",
     "bio_labels",
     "span_label",
