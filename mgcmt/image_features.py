@@ -24,6 +24,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -96,7 +97,7 @@ def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS):
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(stream)
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError) as error:
             stream.close()
             raise ImageLoadError(f"Cannot open image {name}: {error}") from error
     width, height = image.size
@@ -116,7 +117,7 @@ def _to_rgb(image):
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit grayscale: scale to 8 bits by the image's own range
-        tensor = torch.tensor(list(image.getdata()), dtype=torch.float32).view(image.size[1], image.size[0])
+        tensor = torch.from_numpy(np.asarray(image).astype(np.float32))  # (height, width)
         low, high = float(tensor.min()), float(tensor.max())
         scaled = ((tensor - low) / max(high - low, 1.0) * 255).round().to(torch.uint8)
         return Image.fromarray(scaled.numpy(), mode="L").convert("RGB")

@@ -377,7 +377,10 @@ class MGCMTProcessor(ProcessorMixin):
             for row, ids in enumerate(object_ids):
                 if ids is None:
                     continue
-                ids = [int(i) for i in ids]
+                try:
+                    ids = [int(i) for i in ids]
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"Tweet {row}: object ids must be a list of integers, got {ids!r}.") from error
                 if len(ids) > self.max_objects:
                     raise ValueError(f"Tweet {row}: {len(ids)} object ids, more than max_objects={self.max_objects}.")
                 out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)

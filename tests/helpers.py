@@ -88,3 +88,16 @@ class MGCMTModelTester:
     def prepare_config_and_inputs(self, **config_kwargs):
         config = self.get_config(**config_kwargs)
         return config, self.prepare_inputs(config)
+
+
+TINY_WORDS = ["rt", "@", "anna", ":", "barack", "obama", "visits", "berlin", "today", "snow", "in", "toronto", "#",
+              "winter", "go", "new", "york", "!", "the", "paris", "a", "an", "of"]
+TINY_PIECES = ["##s", "##ing", "##a", "##b", "##c", "##er"]
+
+
+def tiny_tokenizer():
+    """A real WordPiece tokenizer over a small written vocabulary (no download)."""
+    from transformers import BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS + TINY_PIECES + list("abcdefghijklmnopqrstuvwxyz")
+    return BertTokenizer(vocab={token: index for index, token in enumerate(vocab)}, do_lower_case=True)
