@@ -130,6 +130,12 @@ class MGCMTConfig(PreTrainedConfig):
     """
 
     model_type = "mgcmt"
+    # The Trainer gathers only the Viterbi `predictions` at evaluation (metrics use them, not the emissions).
+    keys_to_ignore_at_inference = [
+        "logits", "main_loss", "esd_loss", "esd_logits", "word_mask", "text_image_attentions", "image_text_attentions",
+        "text_image_superior_attentions", "text_object_attentions", "object_text_attentions",
+        "text_object_superior_attentions",
+    ]
     sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
 
     text_config: dict | PreTrainedConfig | None = None

@@ -380,10 +380,25 @@ def _single_word_class(word: str) -> str | None:
     return None
 
 
+def feature_file_name(image_id: str) -> str:
+    """`<image_id>.safetensors`; ids with other characters than letters, digits, `_`, `-`, `.` get a hash suffix."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", image_id):
+        return f"{image_id}.safetensors"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", image_id)
+    return f"{safe}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}.safetensors"
+
+
+def read_feature_file(directory: str | os.PathLike, image_id: str) -> torch.Tensor | None:
+    """The tensor stored for `image_id` in a folder of per-image safetensors files (key `features`), or `None`."""
+    path = Path(directory) / feature_file_name(image_id)
+    return load_file(path)["features"] if path.is_file() else None
+
+
 class FeatureCache:
     """Per-image tensors on disk, under `root/<name>-<hash of the extractor identity>/`.
 
-    One safetensors file per image id; `identity.json` in the folder records what produced them.
+    One safetensors file per image id (see `feature_file_name`), key `features`; `identity.json` in the folder
+    records what produced them. Such a folder is also what `run_mner.py --image_features_dir` reads.
     """
 
     def __init__(self, root: str | os.PathLike, identity: dict):
@@ -395,12 +410,10 @@ class FeatureCache:
             identity_file.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     def _path(self, image_id: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", image_id)
-        return self.directory / f"{safe}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}.safetensors"
+        return self.directory / feature_file_name(image_id)
 
     def get(self, image_id: str) -> torch.Tensor | None:
-        path = self._path(image_id)
-        return load_file(path)["features"] if path.is_file() else None
+        return read_feature_file(self.directory, image_id)
 
     def put(self, image_id: str, features: torch.Tensor) -> None:
         path = self._path(image_id)

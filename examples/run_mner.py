@@ -1,0 +1,402 @@
+#!/usr/bin/env python
+"""Train and evaluate MGCMT on TWITTER-2015/2017 (or any CoNLL data with IMGID lines) with the Trainer.
+
+The best checkpoint is chosen on the dev split's entity F1 (seqeval default mode), never on test; the test
+split is evaluated once, with that checkpoint. Results go to the log and to `all_results.json` in the
+paper's Table 2 layout, predictions to `test_predictions.txt`.
+
+Examples:
+
+    # the embedded smoke configuration: a dataset, images and a tiny encoder written by code, offline
+    python examples/run_mner.py --smoke --output_dir outputs/smoke
+
+    # TWITTER-2015 as in the paper (text encoder from the hub, ResNet-152 grid, Mask R-CNN objects)
+    accelerate launch examples/run_mner.py --dataset_name twitter2015 --data_root DATA --image_dir IMAGES \\
+        --text_encoder bert-base-cased --word_vectors tweets_w2v.bin --vectors_format word2vec-binary \\
+        --grid_backbone resnet152 --grid_weights pretrained --object_source detector --detector_weights pretrained \\
+        --max_objects 5 --num_train_epochs 30 --output_dir outputs/t15
+
+Training runs unless `--do_train false` (then a given --model_name_or_path is only evaluated). Paper defaults
+unless given: learning rate 3e-5, batch 32 (train) / 16 (eval), dropout 0.1, lambda 0.5, max
+length 128; evaluation and saving every epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import (
+    AutoTokenizer,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+import mgcmt
+from mgcmt import MGCMTForTokenClassification, MGCMTProcessor
+from mgcmt.augmentation import SemanticAugmentationTable, WordVectors
+from mgcmt.data import load_mner_dataset
+from mgcmt.image_features import FeatureCache, read_feature_file
+from mgcmt.metrics import entity_scores, table2_row
+
+logger = logging.getLogger("run_mner")
+
+PAPER_DEFAULTS = [
+    "--do_train", "true",
+    "--learning_rate", "3e-5",
+    "--per_device_train_batch_size", "32",
+    "--per_device_eval_batch_size", "16",
+    "--eval_strategy", "epoch",
+    "--save_strategy", "epoch",
+    "--logging_strategy", "steps",
+    "--logging_steps", "10",
+    "--load_best_model_at_end", "true",
+    "--metric_for_best_model", "f1",
+    "--greater_is_better", "true",
+    "--save_total_limit", "2",
+    "--report_to", "none",
+]
+SMOKE_DEFAULTS = [
+    "--learning_rate", "2e-3",
+    "--num_train_epochs", "15",
+    "--per_device_train_batch_size", "16",
+    "--logging_steps", "5",
+    "--use_cpu", "true",
+]
+
+
+@dataclass
+class ModelArguments:
+    text_encoder: str = field(default="bert-base-cased", metadata={"help": "Text encoder: hub id or local directory."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "An MGCMT checkpoint to fine-tune or evaluate instead of a new model."})
+    use_semantic_augmentation: bool = field(default=True, metadata={"help": "Semantic augmentation (Eq. 2-4)."})
+    use_text_image: bool = field(default=True, metadata={"help": "TextImg module (needs images or grid features)."})
+    use_text_object: bool = field(default=True, metadata={"help": "TextObj module (needs an object source)."})
+    use_entity_span_detection: bool = field(default=True, metadata={"help": "Auxiliary ESD task (Eq. 18-19)."})
+    use_text_encoder: bool = field(default=True, metadata={"help": "Unimodal text transformer (Table 4)."})
+    use_image_encoder: bool = field(default=True, metadata={"help": "Unimodal image transformer (Table 4)."})
+    use_object_encoder: bool = field(default=True, metadata={"help": "Unimodal object transformer (Table 4)."})
+    use_basic_level: bool = field(default=True, metadata={"help": "Basic interaction level (Table 5)."})
+    use_superior_level: bool = field(default=True, metadata={"help": "Superior interaction level (Table 5)."})
+    word_pooling: str = field(default="sum", metadata={"help": "'sum' (Eq. 1) or 'first' sub-token."})
+    hidden_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout (the paper's 0.1)."})
+    esd_loss_weight: float = field(default=0.5, metadata={"help": "lambda of Eq. 19."})
+    new_layers_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the layers MGCMT adds (default: --learning_rate for all)."})
+
+
+@dataclass
+class DataArguments:
+    smoke: bool = field(default=False, metadata={"help": "Run on the embedded smoke data, written by code (offline)."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "'twitter2015' or 'twitter2017': read from --data_root/<name>."})
+    data_root: str = field(default="../shared/data", metadata={"help": "Folder holding the named datasets."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder with train.txt, dev.txt (or valid.txt), test.txt."})
+    image_dir: str | None = field(default=None, metadata={"help": "Folder with <IMGID>.jpg images."})
+    missing_image: str = field(default="error", metadata={"help": "'error' or 'no_image' for a missing image file."})
+    image_features_dir: str | None = field(
+        default=None, metadata={"help": "Precomputed grid features: a folder of <IMGID>.safetensors (key 'features')."})
+    grid_backbone: str = field(default="resnet152", metadata={"help": "timm backbone for grid features."})
+    grid_weights: str | None = field(
+        default=None, metadata={"help": "'pretrained' (timm hub), a local weights file, or none (random: tests only)."})
+    object_source: str | None = field(default=None, metadata={"help": "'detector', 'captions' or none."})
+    captions_file: str | None = field(
+        default=None, metadata={"help": "JSON {'<IMGID>.jpg': caption} for --object_source captions "
+                                        "(default: <data_dir>/image_captions_catr.json when it exists)."})
+    detector: str = field(default="maskrcnn_resnet50_fpn", metadata={"help": "torchvision detector."})
+    detector_weights: str | None = field(default=None, metadata={"help": "'pretrained' or a local state dict."})
+    score_threshold: float = field(default=0.5, metadata={"help": "Detector score threshold."})
+    max_objects: int = field(default=5, metadata={"help": "Objects per image N (Table 3: 5 for T15, 6 for T17)."})
+    word_vectors: str | None = field(default=None, metadata={"help": "Word vectors for the augmentation table."})
+    vectors_format: str = field(default="word2vec-binary", metadata={"help": "word2vec-binary, word2vec-text, glove, npy."})
+    vectors_words: str | None = field(default=None, metadata={"help": "Word list for --vectors_format npy."})
+    augmentation_table: str | None = field(default=None, metadata={"help": "A saved augmentation table folder."})
+    max_length: int = field(default=128, metadata={"help": "Most sub-tokens per tweet (the paper's 128)."})
+    feature_cache_dir: str | None = field(default=None, metadata={"help": "Feature cache (default <output_dir>/features)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training tweets."})
+
+    def __post_init__(self):
+        if self.missing_image not in ("error", "no_image"):
+            raise ValueError(f"--missing_image must be 'error' or 'no_image', got {self.missing_image!r}.")
+        if self.object_source not in (None, "detector", "captions"):
+            raise ValueError(f"--object_source must be 'detector', 'captions' or omitted, got {self.object_source!r}.")
+        if self.dataset_name is not None and self.dataset_name not in ("twitter2015", "twitter2017"):
+            raise ValueError(f"--dataset_name must be 'twitter2015' or 'twitter2017', got {self.dataset_name!r}.")
+
+
+class MGCMTTrainer(Trainer):
+    """Trainer with a separate learning rate for MGCMT's new layers, and a clear stop on a non-finite loss."""
+
+    def __init__(self, *args, new_layers_learning_rate: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new_layers_learning_rate = new_layers_learning_rate
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError(
+                f"The training loss is {loss.item()} at step {self.state.global_step + 1} (epoch {self.state.epoch:.2f}); "
+                "lower the learning rate, or check the inputs of that batch."
+            )
+        return loss
+
+    def create_optimizer(self, model=None):
+        if self.new_layers_learning_rate is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(model))
+        groups = {}
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            encoder = ".text_encoder." in f".{name}"
+            lr = self.args.learning_rate if encoder else self.new_layers_learning_rate
+            weight_decay = self.args.weight_decay if name in decay else 0.0
+            groups.setdefault((lr, weight_decay), []).append(parameter)
+        optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_class(
+            [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in groups.items()], **optimizer_kwargs)
+        return self.optimizer
+
+
+class MNERCollator:
+    """Rows of the dataset -> model inputs, through the processor; grid features are read from the feature folder."""
+
+    def __init__(self, processor: MGCMTProcessor, features_dir: str | None):
+        self.processor = processor
+        self.features_dir = features_dir
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        image_ids = [row["image_id"] for row in rows]
+        features = None
+        if self.features_dir is not None:
+            features = [read_feature_file(self.features_dir, image_id) for image_id in image_ids]
+        batch = self.processor(
+            [row["tokens"] for row in rows], labels=[row["ner_tags"] for row in rows], image_ids=image_ids,
+            image_features=features, is_split_into_words=True)
+        return dict(batch)
+
+
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    defaults = PAPER_DEFAULTS + (SMOKE_DEFAULTS if "--smoke" in argv else [])
+    return parser.parse_args_into_dataclasses(args=defaults + argv)  # later flags override the defaults
+
+
+def resolve_data(data_args: DataArguments, model_args: ModelArguments, output_dir: str) -> None:
+    """Fill the smoke settings, or the data folder of a named dataset; check paths."""
+    if data_args.smoke:
+        from mgcmt.smoke import write_smoke_assets
+
+        assets = write_smoke_assets(Path(output_dir) / "smoke_assets")
+        data_args.data_dir, data_args.image_dir = assets["data_dir"], assets["image_dir"]
+        data_args.captions_file, data_args.object_source = assets["captions_file"], "captions"
+        data_args.word_vectors, data_args.vectors_format = assets["word_vectors"], "word2vec-text"
+        data_args.grid_backbone, data_args.grid_weights = "resnet10t", None
+        data_args.missing_image = "no_image"
+        model_args.text_encoder = assets["text_encoder"]
+        return
+    if data_args.data_dir is None:
+        if data_args.dataset_name is None:
+            raise ValueError("Give --data_dir, --dataset_name (twitter2015/twitter2017) or --smoke.")
+        data_args.data_dir = str(Path(data_args.data_root) / data_args.dataset_name)
+    if not Path(data_args.data_dir).is_dir():
+        raise FileNotFoundError(f"Data folder {data_args.data_dir!r} does not exist.")
+    for name in ("image_dir", "image_features_dir", "augmentation_table", "word_vectors"):
+        value = getattr(data_args, name)
+        if value is not None and not Path(value).exists():
+            raise FileNotFoundError(f"--{name} {value!r} does not exist.")
+    if data_args.object_source == "captions" and data_args.captions_file is None:
+        default = Path(data_args.data_dir) / "image_captions_catr.json"
+        if not default.is_file():
+            raise FileNotFoundError(f"--object_source captions needs --captions_file (no {default}).")
+        data_args.captions_file = str(default)
+
+
+def augmentation_table(data_args: DataArguments, dataset) -> SemanticAugmentationTable | None:
+    if data_args.augmentation_table is not None:
+        return SemanticAugmentationTable.from_pretrained(data_args.augmentation_table)
+    if data_args.word_vectors is None:
+        return None
+    vectors = WordVectors.load(data_args.word_vectors, data_args.vectors_format, data_args.vectors_words)
+    vocabulary = sorted({word for split in dataset.values() for tokens in split["tokens"] for word in tokens})
+    return SemanticAugmentationTable.build(vocabulary, vectors, source=Path(data_args.word_vectors).name)
+
+
+def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArguments, output_dir: str) -> str | None:
+    """Run the grid backbone once over every image of every split (cached); return the features folder."""
+    if data_args.image_features_dir is not None:
+        return data_args.image_features_dir
+    if data_args.image_dir is None:
+        return None
+    extractor = processor.grid_extractor()
+    cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", extractor.identity)
+    pairs = {}
+    for split in dataset.values():
+        for image_id, path in zip(split["image_id"], split["image_path"]):
+            if path is not None:
+                pairs[image_id] = path
+    image_ids = sorted(pairs)
+    # one pass in chunks, so an interrupted extraction keeps what it finished
+    chunk = 512
+    for start in range(0, len(image_ids), chunk):
+        ids = image_ids[start : start + chunk]
+        cache.compute(ids, [pairs[i] for i in ids], extractor, progress=True)
+    logger.info("grid features of %d images in %s", len(image_ids), cache.directory)
+    processor.grid_backbone = None  # the collator reads the cached features; no extractor at batch time
+    return str(cache.directory)
+
+
+def tags_of(ids, id2label) -> list[str]:
+    return [id2label[int(i)] for i in ids if int(i) != -100]
+
+
+def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
+    model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)], force=True)
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logger.setLevel(level)
+    logging.getLogger("mgcmt").setLevel(level)
+    if training_args.log_level != "passive":
+        transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    logger.info("mgcmt %s, transformers %s; training arguments: %s", mgcmt.__version__, transformers.__version__,
+                training_args.to_json_string() if training_args.should_log else "")
+    set_seed(training_args.seed)
+
+    resolve_data(data_args, model_args, training_args.output_dir)
+    dataset = load_mner_dataset(data_args.data_dir, image_dir=data_args.image_dir, missing_image=data_args.missing_image)
+    if data_args.max_train_samples is not None:
+        dataset["train"] = dataset["train"].select(range(min(data_args.max_train_samples, len(dataset["train"]))))
+    label_names = dataset["train"].features["ner_tags"].feature.names
+    for split, rows in dataset.items():
+        logger.info("%s: %d tweets (%s)", split, len(rows), rows.info.description)
+
+    use_images = model_args.use_text_image and (data_args.image_dir or data_args.image_features_dir)
+    if model_args.use_text_image and not use_images:
+        logger.warning("No --image_dir or --image_features_dir: TextImg is switched off (use_text_image=False).")
+        model_args.use_text_image = False
+    if model_args.use_text_object and data_args.object_source is None:
+        logger.warning("No --object_source: TextObj is switched off (use_text_object=False).")
+        model_args.use_text_object = False
+    table = augmentation_table(data_args, dataset) if model_args.use_semantic_augmentation else None
+    if model_args.use_semantic_augmentation and table is None:
+        raise ValueError("Semantic augmentation is on: give --word_vectors or --augmentation_table "
+                         "(or --use_semantic_augmentation false).")
+
+    source = model_args.model_name_or_path or model_args.text_encoder
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    processor = MGCMTProcessor(
+        tokenizer, table, max_length=data_args.max_length, label_names=label_names,
+        grid_backbone=data_args.grid_backbone if use_images and not data_args.image_features_dir else None,
+        grid_weights=data_args.grid_weights, object_source=data_args.object_source if model_args.use_text_object else None,
+        detector=data_args.detector, detector_weights=data_args.detector_weights,
+        score_threshold=data_args.score_threshold, captions_file=data_args.captions_file,
+        max_objects=data_args.max_objects, cache_dir=data_args.feature_cache_dir)
+    features_dir = None
+    image_feature_size, image_grid_length = 2048, 49
+    if use_images:
+        features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
+        sample = next(read_feature_file(features_dir, i) for s in dataset.values() for i in s["image_id"]
+                      if read_feature_file(features_dir, i) is not None)
+        image_grid_length, image_feature_size = sample.shape
+        processor.image_grid_length, processor.image_feature_size = image_grid_length, image_feature_size
+    if data_args.object_source == "detector" and model_args.use_text_object:
+        raise NotImplementedError("--object_source detector: run the detector into a caption-style label file first "
+                                  "(mgcmt.image_features.DetectorObjectExtractor); batch-time detection is not wired here.")
+
+    id2label = dict(enumerate(label_names))
+    if model_args.model_name_or_path is not None:
+        model = MGCMTForTokenClassification.from_pretrained(model_args.model_name_or_path)
+        if model.config.id2label != id2label:
+            raise ValueError(f"The labels of {model_args.model_name_or_path!r} {list(model.config.id2label.values())} "
+                             f"do not match the dataset's {label_names}.")
+    else:
+        model = MGCMTForTokenClassification.from_text_pretrained(
+            model_args.text_encoder, id2label=id2label,
+            use_semantic_augmentation=model_args.use_semantic_augmentation,
+            augmentation_size=table.dim if table is not None else 200,
+            use_text_image=model_args.use_text_image, image_feature_size=image_feature_size,
+            image_grid_length=image_grid_length, use_text_object=model_args.use_text_object,
+            max_objects=data_args.max_objects, use_entity_span_detection=model_args.use_entity_span_detection,
+            use_text_encoder=model_args.use_text_encoder, use_image_encoder=model_args.use_image_encoder,
+            use_object_encoder=model_args.use_object_encoder, use_basic_level=model_args.use_basic_level,
+            use_superior_level=model_args.use_superior_level, word_pooling=model_args.word_pooling,
+            hidden_dropout_prob=model_args.hidden_dropout_prob, esd_loss_weight=model_args.esd_loss_weight)
+    logger.info("MGCMT: %d parameters (%d trainable)", model.num_parameters(),
+                model.num_parameters(only_trainable=True))
+
+    def compute_metrics(eval_prediction) -> dict[str, float]:
+        predictions, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+        predictions = predictions[0] if isinstance(predictions, tuple) else predictions
+        gold = [tags_of(row, id2label) for row in label_ids]
+        pred = [tags_of(p[: len(g)], id2label) for p, g in zip(predictions, gold)]
+        return table2_row(entity_scores(gold, pred))
+
+    training_args.remove_unused_columns = False
+    trainer = MGCMTTrainer(
+        model=model, args=training_args, train_dataset=dataset["train"], eval_dataset=dataset["validation"],
+        data_collator=MNERCollator(processor, features_dir), processing_class=tokenizer,
+        compute_metrics=compute_metrics, callbacks=callbacks, new_layers_learning_rate=model_args.new_layers_learning_rate)
+
+    results = {}
+    if training_args.do_train:
+        checkpoint = training_args.resume_from_checkpoint
+        if checkpoint is None and Path(training_args.output_dir).is_dir():
+            checkpoint = get_last_checkpoint(training_args.output_dir)
+            if checkpoint is not None:
+                logger.info("Resuming from %s (the last checkpoint in the output dir)", checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        processor.save_pretrained(training_args.output_dir)
+        results.update(train_result.metrics)
+        if trainer.state.best_model_checkpoint:
+            results["best_checkpoint"] = Path(trainer.state.best_model_checkpoint).name
+            results["best_validation_f1"] = trainer.state.best_metric
+    dev = trainer.evaluate(dataset["validation"], metric_key_prefix="validation")
+    test = trainer.predict(dataset["test"], metric_key_prefix="test")  # once, with the dev-selected model
+    results.update(dev)
+    results.update(test.metrics)
+    if trainer.is_world_process_zero():
+        write_outputs(training_args.output_dir, dataset["test"], test, id2label, results)
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return results
+
+
+def write_outputs(output_dir: str, test_split, test, id2label: dict, results: dict) -> None:
+    predictions = test.predictions[0] if isinstance(test.predictions, tuple) else test.predictions
+    lines = []
+    for row, prediction in zip(test_split, predictions):
+        gold = [id2label[i] for i in row["ner_tags"]]
+        pred = tags_of(prediction[: len(gold)], id2label)
+        lines.append(f"IMGID:{row['image_id']}")
+        lines += [f"{token}\t{g}\t{p}" for token, g, p in zip(row["tokens"], gold, pred)]
+        lines.append("")
+    Path(output_dir, "test_predictions.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = ["split       PER    LOC    ORG    MISC |  P      R      F1"]
+    for split in ("validation", "test"):
+        row = [results.get(f"{split}_{key}", math.nan) for key in
+               ("PER_f1", "LOC_f1", "ORG_f1", "MISC_f1", "precision", "recall", "f1")]
+        table.append(f"{split:<10} " + " ".join(f"{v:6.2f}" for v in row[:4]) + " | " +
+                     " ".join(f"{v:6.2f}" for v in row[4:]))
+    logger.info("Entity F1 (seqeval default mode), best checkpoint chosen on validation:\n%s", "\n".join(table))
+    Path(output_dir, "all_results.json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
