@@ -91,6 +91,7 @@ class ModelArguments:
     use_superior_level: bool = field(default=True, metadata={"help": "Superior interaction level (Table 5)."})
     word_pooling: str = field(default="sum", metadata={"help": "'sum' (Eq. 1) or 'first' sub-token."})
     hidden_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout (the paper's 0.1)."})
+    attention_probs_dropout_prob: float = field(default=0.1, metadata={"help": "Attention dropout of MGCMT's layers."})
     esd_loss_weight: float = field(default=0.5, metadata={"help": "lambda of Eq. 19."})
     new_layers_learning_rate: float | None = field(
         default=None, metadata={"help": "Learning rate of the layers MGCMT adds (default: --learning_rate for all)."})
@@ -278,7 +279,8 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
                 training_args.to_json_string() if training_args.should_log else "")
     set_seed(training_args.seed)
 
-    resolve_data(data_args, model_args, training_args.output_dir)
+    with training_args.main_process_first(desc="writing smoke assets"):
+        resolve_data(data_args, model_args, training_args.output_dir)
     dataset = load_mner_dataset(data_args.data_dir, image_dir=data_args.image_dir, missing_image=data_args.missing_image)
     if data_args.max_train_samples is not None:
         dataset["train"] = dataset["train"].select(range(min(data_args.max_train_samples, len(dataset["train"]))))
@@ -310,7 +312,8 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     features_dir = None
     image_feature_size, image_grid_length = 2048, 49
     if use_images:
-        features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
+        with training_args.main_process_first(desc="grid features"):  # the other processes read the cache
+            features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
         sample = next(read_feature_file(features_dir, i) for s in dataset.values() for i in s["image_id"]
                       if read_feature_file(features_dir, i) is not None)
         image_grid_length, image_feature_size = sample.shape
@@ -320,6 +323,7 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
                                   "(mgcmt.image_features.DetectorObjectExtractor); batch-time detection is not wired here.")
 
     id2label = dict(enumerate(label_names))
+    set_seed(training_args.seed)  # the new layers' initialisation depends on the seed alone
     if model_args.model_name_or_path is not None:
         model = MGCMTForTokenClassification.from_pretrained(model_args.model_name_or_path)
         if model.config.id2label != id2label:
@@ -336,9 +340,12 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
             use_text_encoder=model_args.use_text_encoder, use_image_encoder=model_args.use_image_encoder,
             use_object_encoder=model_args.use_object_encoder, use_basic_level=model_args.use_basic_level,
             use_superior_level=model_args.use_superior_level, word_pooling=model_args.word_pooling,
-            hidden_dropout_prob=model_args.hidden_dropout_prob, esd_loss_weight=model_args.esd_loss_weight)
-    logger.info("MGCMT: %d parameters (%d trainable)", model.num_parameters(),
-                model.num_parameters(only_trainable=True))
+            hidden_dropout_prob=model_args.hidden_dropout_prob,
+            attention_probs_dropout_prob=model_args.attention_probs_dropout_prob, esd_loss_weight=model_args.esd_loss_weight)
+    logger.info("MGCMT: %d parameters (%d trainable); %d process(es) on %s, global train batch %d",
+                model.num_parameters(), model.num_parameters(only_trainable=True), training_args.world_size,
+                training_args.device, training_args.per_device_train_batch_size * training_args.world_size
+                * training_args.gradient_accumulation_steps)
 
     def compute_metrics(eval_prediction) -> dict[str, float]:
         predictions, label_ids = eval_prediction.predictions, eval_prediction.label_ids
@@ -362,6 +369,7 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
                 logger.info("Resuming from %s (the last checkpoint in the output dir)", checkpoint)
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
+        trainer.save_state()
         processor.save_pretrained(training_args.output_dir)
         results.update(train_result.metrics)
         if trainer.state.best_model_checkpoint:

@@ -157,7 +157,7 @@ class GridFeatureExtractor:
 
     Args:
         backbone: timm model name (`"resnet152"`, `"tf_efficientnet_lite0"`, ...).
-        weights: `None` (random weights, for tests), `"pretrained"` (timm's hub download: needs internet), or a
+        weights: `None` (random weights from seed 0, for tests), `"pretrained"` (timm's hub download: needs internet), or a
             local file. A local file loads by names (timm's own checkpoints) or, failing that, by position.
         image_size: input side; default the backbone's pretrained input size (224).
         batch_size: images per forward pass.
@@ -174,8 +174,10 @@ class GridFeatureExtractor:
             model = timm.create_model(backbone, pretrained=True)
             self.weights_id = "timm-hub"
         else:
-            model = timm.create_model(backbone, pretrained=False)
-            self.weights_id = "random"
+            with torch.random.fork_rng(devices=[]):  # seeded: "random" weights are the same in every process
+                torch.manual_seed(0)
+                model = timm.create_model(backbone, pretrained=False)
+            self.weights_id = "random-seed0"
             if weights is not None:
                 state = torch.load(weights, map_location="cpu", weights_only=True)
                 state = state.get("state_dict", state) if isinstance(state, dict) else state
@@ -257,8 +259,10 @@ class DetectorObjectExtractor:
             detector = torchvision.models.get_model(model, weights=weights_enum)
             self.weights_id = f"torchvision-{weights_enum.name}"
         else:
-            detector = torchvision.models.get_model(model, weights=None, weights_backbone=None)
-            self.weights_id = "random"
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                detector = torchvision.models.get_model(model, weights=None, weights_backbone=None)
+            self.weights_id = "random-seed0"
             if weights is not None:
                 detector.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
                 self.weights_id = file_sha256(weights)[:16]

@@ -70,11 +70,14 @@ def _write_encoder(directory: Path, vocabulary: set[str], hidden_size: int = 32)
     tokens += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
     tokenizer = BertTokenizer(vocab={token: index for index, token in enumerate(tokens)}, do_lower_case=True)
     config = BertConfig(vocab_size=len(tokens), hidden_size=hidden_size, num_hidden_layers=1, num_attention_heads=4,
-                        intermediate_size=2 * hidden_size, max_position_embeddings=128)
+                        intermediate_size=2 * hidden_size, max_position_embeddings=128,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # dropout-free: exact loss checks
     import torch
 
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        torch.manual_seed(0)
+        encoder = BertModel(config)
+    encoder.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
 
 

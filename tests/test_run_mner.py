@@ -1,0 +1,167 @@
+"""examples/run_mner.py end to end on the embedded smoke data: results, resume, two processes, bad input."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForTokenClassification, TrainerCallback
+
+from mgcmt import MGCMTProcessor
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("run_mner", ROOT / "examples" / "run_mner.py")
+run_mner = importlib.util.module_from_spec(spec)
+sys.modules["run_mner"] = run_mner
+spec.loader.exec_module(run_mner)
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("timm") is None or importlib.util.find_spec("gensim") is None,
+    reason="the training script needs the dev extras (timm, gensim, datasets, accelerate)",
+)
+
+QUICK = ["--smoke", "--use_cpu", "true", "--disable_tqdm", "true", "--dataloader_num_workers", "0"]
+NO_DROPOUT = ["--hidden_dropout_prob", "0", "--attention_probs_dropout_prob", "0"]
+
+
+def test_smoke_run_writes_table_predictions_and_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    results = run_mner.main(QUICK + ["--output_dir", str(out), "--num_train_epochs", "4"])
+    for split in ("validation", "test"):
+        for key in ("PER_f1", "LOC_f1", "ORG_f1", "MISC_f1", "precision", "recall", "f1"):
+            assert 0.0 <= results[f"{split}_{key}"] <= 100.0
+    assert results["best_checkpoint"].startswith("checkpoint-")
+    assert results["validation_f1"] == pytest.approx(results["best_validation_f1"])  # the dev-selected model
+    saved = json.loads((out / "all_results.json").read_text())
+    assert saved["test_f1"] == pytest.approx(results["test_f1"])
+    lines = (out / "test_predictions.txt").read_text().splitlines()
+    assert lines[0].startswith("IMGID:") and len(lines[1].split("\t")) == 3
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    processor = MGCMTProcessor.from_pretrained(out)
+    batch = processor(["Anna Berg arrives in Oslo today"], image_features=[None], objects=["A person."])
+    assert model.eval()(**batch).predictions.shape == (1, 6)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashAfterSave(TrainerCallback):
+    """Simulates a kill right after the checkpoint of `step` is written."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Crash(f"killed after the checkpoint of step {state.global_step}")
+
+
+def log_losses(output_dir):
+    state = json.loads((Path(output_dir) / "checkpoint-8" / "trainer_state.json").read_text())
+    return [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    args = QUICK + ["--max_steps", "8", "--per_device_train_batch_size", "8", "--logging_steps", "1",
+                    "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "steps", "--eval_steps", "2",
+                    "--save_total_limit", "10", "--seed", "3"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    expected = run_mner.main(args + ["--output_dir", str(straight)])
+    with pytest.raises(Crash):
+        run_mner.main(args + ["--output_dir", str(resumed)], callbacks=[CrashAfterSave(4)])
+    assert sorted(p.name for p in resumed.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    # the same command again resumes from the last checkpoint in the output dir
+    again = run_mner.main(args + ["--output_dir", str(resumed)])
+    straight_losses, resumed_losses = log_losses(straight), log_losses(resumed)
+    assert [step for step, _ in resumed_losses] == list(range(1, 9))  # no lost or repeated step
+    assert [step for step, _ in straight_losses] == list(range(1, 9))
+    assert [loss for _, loss in resumed_losses] == pytest.approx([loss for _, loss in straight_losses], rel=1e-6)
+    a, b = load_file(straight / "checkpoint-8" / "model.safetensors"), load_file(resumed / "checkpoint-8" / "model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    assert again["test_f1"] == pytest.approx(expected["test_f1"])
+
+
+def first_loss(output_dir):
+    state = json.loads((Path(output_dir) / "trainer_state.json").read_text())
+    return next(entry["loss"] for entry in state["log_history"] if "loss" in entry)
+
+
+def test_loss_per_example_is_the_same_with_gradient_accumulation_and_two_processes(tmp_path):
+    # 8 training tweets, one optimiser step of a global batch of 8: every run averages the same 8 per-tweet
+    # losses, in whatever order or split; a loss scaled by the process count or the accumulation would differ
+    common = QUICK + NO_DROPOUT + ["--max_train_samples", "8", "--max_steps", "1", "--logging_steps", "1", "--eval_strategy", "no",
+                                   "--save_strategy", "no", "--load_best_model_at_end", "false", "--seed", "5"]
+    run_mner.main(common + ["--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "one")])
+    run_mner.main(common + ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2",
+                            "--output_dir", str(tmp_path / "accumulated")])
+    one, accumulated = first_loss(tmp_path / "one"), first_loss(tmp_path / "accumulated")
+    assert accumulated == pytest.approx(one, rel=1e-4)
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    # the smoke assets of the first run are reused, so both processes see the same data and encoder
+    shutil.copytree(tmp_path / "one" / "smoke_assets", tmp_path / "two" / "smoke_assets")
+    completed = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(ROOT / "examples" / "run_mner.py"), *common,
+         "--per_device_train_batch_size", "4", "--output_dir", str(tmp_path / "two")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "2 process(es) on cpu" in completed.stdout and "global train batch 8" in completed.stdout
+    assert first_loss(tmp_path / "two") == pytest.approx(one, rel=1e-4)
+    assert json.loads((tmp_path / "two" / "all_results.json").read_text())["test_f1"] >= 0
+
+
+class PoisonWeights(TrainerCallback):
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step == 2:
+            with torch.no_grad():
+                model.classifier.weight.fill_(float("nan"))
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path):
+    with pytest.raises(FloatingPointError, match="at step 3"):
+        run_mner.main(QUICK + ["--max_steps", "5", "--output_dir", str(tmp_path / "nan"), "--eval_strategy", "no",
+                               "--save_strategy", "no", "--load_best_model_at_end", "false"],
+                      callbacks=[PoisonWeights()])
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_mner.main(["--data_dir", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="--dataset_name must be"):
+        run_mner.main(["--dataset_name", "twitter2019", "--output_dir", str(tmp_path / "x")])
+
+    from transformers import AutoTokenizer
+
+    from mgcmt import MGCMTForTokenClassification
+    from mgcmt.smoke import write_smoke_assets
+
+    assets = write_smoke_assets(tmp_path / "assets")
+    other_labels = tmp_path / "other-labels"
+    model = MGCMTForTokenClassification.from_text_pretrained(
+        assets["text_encoder"], id2label={0: "O", 1: "B-X", 2: "I-X"}, use_semantic_augmentation=False,
+        use_text_image=False, use_text_object=False)
+    model.save_pretrained(other_labels)
+    AutoTokenizer.from_pretrained(assets["text_encoder"]).save_pretrained(other_labels)
+    plain = ["--use_semantic_augmentation", "false", "--use_text_image", "false", "--use_text_object", "false",
+             "--use_cpu", "true"]
+    with pytest.raises(ValueError, match="do not match the dataset's"):
+        run_mner.main(["--data_dir", assets["data_dir"], "--model_name_or_path", str(other_labels), "--output_dir",
+                       str(tmp_path / "y"), "--do_train", "false", *plain])
+
+    data = tmp_path / "empty-dev"
+    data.mkdir()
+    (data / "train.txt").write_text("IMGID:1\nAnna\tB-PER\n")
+    (data / "test.txt").write_text("IMGID:2\nAnna\tB-PER\n")
+    (data / "dev.txt").write_text("\n")
+    with pytest.raises(ValueError, match="dev.txt: no tweets"):
+        run_mner.main(["--data_dir", str(data), "--output_dir", str(tmp_path / "z"), "--text_encoder",
+                       assets["text_encoder"], *plain])
