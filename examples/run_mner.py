@@ -258,8 +258,7 @@ def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArg
         ids = image_ids[start : start + chunk]
         cache.compute(ids, [pairs[i] for i in ids], extractor, progress=True)
     logger.info("grid features of %d images in %s", len(image_ids), cache.directory)
-    processor.grid_backbone = None  # the collator reads the cached features; no extractor at batch time
-    return str(cache.directory)
+    return str(cache.directory)  # the collator reads them from there: no extraction at batch time
 
 
 def tags_of(ids, id2label) -> list[str]:

@@ -330,6 +330,9 @@ class MGCMTProcessor(ProcessorMixin):
         if any(have_features) and any(have_images):
             raise ValueError("Pass either `images` or precomputed `image_features`, not both.")
         if not any(have_features) and self.grid_backbone is None:
+            if any(have_images) and self.object_source != "detector":
+                raise ValueError("Images were given, but this processor has neither a `grid_backbone` nor a detector "
+                                 "to use them; pass precomputed `image_features`, or images=None.")
             return {}  # no grid: the model reads "no image" for every tweet
         regions = self.image_grid_length
         mask = torch.zeros(batch, regions, dtype=torch.long)
