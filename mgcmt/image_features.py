@@ -244,7 +244,7 @@ class DetectorObjectExtractor:
 
     def __init__(self, model: str = "maskrcnn_resnet50_fpn", weights: str | os.PathLike | None = None,
                  max_objects: int = 5, score_threshold: float = 0.5, deduplicate: bool = False,
-                 device: str | torch.device = "cpu"):
+                 batch_size: int = 4, device: str | torch.device = "cpu"):
         import torchvision
         from torchvision.models import get_model_weights
 
@@ -252,6 +252,7 @@ class DetectorObjectExtractor:
         self.max_objects = max_objects
         self.score_threshold = score_threshold
         self.deduplicate = deduplicate
+        self.batch_size = batch_size
         self.device = torch.device(device)
         weights_enum = get_model_weights(model).DEFAULT
         self.categories = weights_enum.meta["categories"]  # torchvision's 91-entry COCO list, with "N/A" gaps
@@ -287,21 +288,25 @@ class DetectorObjectExtractor:
                 break
         return torch.tensor(ids + [0] * (self.max_objects - len(ids)), dtype=torch.long)
 
+    @staticmethod
+    def _pixels(image) -> torch.Tensor:
+        rgb = load_image(image)
+        pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+        return pixels.view(rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).float().div(255)  # (3, height, width)
+
     @torch.no_grad()
     def __call__(self, images: list, progress: bool = False) -> torch.Tensor:
-        """`(len(images), max_objects)` category ids, one image at a time (detectors take any size)."""
-        items = images
+        """`(len(images), max_objects)` category ids, `batch_size` images per forward (the detector resizes each)."""
+        starts = range(0, len(images), self.batch_size)
         if progress:
             from tqdm.auto import tqdm
 
-            items = tqdm(images, desc=f"objects ({self.model_name})", unit="image")
+            starts = tqdm(starts, desc=f"objects ({self.model_name})", unit="batch")
         out = []
-        for image in items:
-            rgb = load_image(image)
-            pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-            pixels = pixels.view(rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).float().div(255).to(self.device)
-            detection = self.model([pixels])[0]
-            out.append(self._to_ids(detection["labels"].cpu(), detection["scores"].cpu()))
+        for start in starts:
+            batch = [self._pixels(image).to(self.device) for image in images[start : start + self.batch_size]]
+            for detection in self.model(batch):
+                out.append(self._to_ids(detection["labels"].cpu(), detection["scores"].cpu()))
         return torch.stack(out) if out else torch.empty(0, self.max_objects, dtype=torch.long)
 
 
