@@ -1,7 +1,7 @@
 """mgcmt: multimodal named-entity recognition on tweets and their images (MGCMT, Liu et al.).
 
 Importing the package registers `MGCMTConfig` with `AutoConfig` (model type `"mgcmt"`) and the models with
-`AutoModel` and `AutoModelForTokenClassification`. Nothing else runs at import time.
+`AutoModel` and `AutoModelForTokenClassification`. It also registers the `multimodal-ner` pipeline. Nothing else runs at import time.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoProcessor
@@ -14,6 +14,7 @@ from .modeling_mgcmt import (
     MGCMTPreTrainedModel,
     MGCMTTokenClassifierOutput,
 )
+from .pipeline import MultimodalNERPipeline, register_pipeline
 from .processing import MGCMTProcessor
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ AutoConfig.register(MGCMTConfig.model_type, MGCMTConfig, exist_ok=True)
 AutoModel.register(MGCMTConfig, MGCMTModel, exist_ok=True)
 AutoModelForTokenClassification.register(MGCMTConfig, MGCMTForTokenClassification, exist_ok=True)
 AutoProcessor.register(MGCMTConfig, MGCMTProcessor, exist_ok=True)
+register_pipeline()
 
 __all__ = [
     "DEFAULT_ENTITY_TYPES",
@@ -33,6 +35,7 @@ __all__ = [
     "MGCMTPreTrainedModel",
     "MGCMTProcessor",
     "MGCMTTokenClassifierOutput",
+    "MultimodalNERPipeline",
     "bio_labels",
     "span_label",
     "__version__",

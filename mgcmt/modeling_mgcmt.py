@@ -819,6 +819,42 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
+    def span_probability(self, logits: torch.Tensor, labels: list[int], start: int, end: int) -> float:
+        """CRF marginal probability that words `start..end` (inclusive) of one tweet form exactly this span:
+        they carry `labels` (e.g. B-PER I-PER) and the next word does not continue it with `labels[-1]`.
+
+        Computed with the forward-backward algorithm over the main CRF (Eq. 16) of one tweet.
+
+        Args:
+            logits (`torch.FloatTensor` of shape `(num_words, num_labels)`): one tweet's emissions, real words only.
+        """
+        crf = self.crf
+        emissions = logits.float()
+        length = emissions.shape[0]
+        if not 0 <= start <= end < length or len(labels) != end - start + 1:
+            raise ValueError(f"Span [{start}, {end}] with {len(labels)} labels does not fit {length} words.")
+        alpha = [crf.start_transitions + emissions[0]]  # log alpha_t(j), emission at t included
+        for t in range(1, length):
+            alpha.append(torch.logsumexp(alpha[-1][:, None] + crf.transitions, dim=0) + emissions[t])
+        beta = [crf.end_transitions]  # log beta_t(i), built backwards from the last word
+        for t in range(length - 2, -1, -1):
+            beta.append(torch.logsumexp(crf.transitions + (emissions[t + 1] + beta[-1])[None, :], dim=1))
+        beta.reverse()
+        log_z = torch.logsumexp(alpha[-1] + crf.end_transitions, dim=0)
+
+        def log_probability(path: list[int], first: int) -> torch.Tensor:
+            score = alpha[first][path[0]]
+            for offset in range(1, len(path)):
+                score = score + crf.transitions[path[offset - 1], path[offset]] + emissions[first + offset, path[offset]]
+            return score + beta[first + len(path) - 1][path[-1]] - log_z
+
+        probability = log_probability(labels, start).exp()
+        continuation = self.config.label2id.get("I-" + self.config.id2label[labels[-1]].partition("-")[2])
+        if end + 1 < length and continuation is not None:
+            probability = probability - log_probability(labels + [continuation], start).exp()
+        return float(probability.clamp(0.0, 1.0))
+
+    @torch.no_grad()
     def decode(self, logits: torch.Tensor, word_mask: torch.Tensor) -> torch.LongTensor:
         """Viterbi decoding (Eq. 20), padded with -100 past each tweet's last word: `(batch_size, num_words)`."""
         paths = self.crf.decode(logits.float(), mask=word_mask.bool())
