@@ -46,6 +46,8 @@ import mgcmt
 from mgcmt import MGCMTForTokenClassification, MGCMTProcessor
 from mgcmt.augmentation import SemanticAugmentationTable, WordVectors
 from mgcmt.data import load_mner_dataset
+from mgcmt.hub import enable_remote_code, push_run_to_hub
+from mgcmt.hub_cards import build_model_card
 from mgcmt.image_features import FeatureCache, read_feature_file
 from mgcmt.metrics import entity_scores, table2_row
 
@@ -126,6 +128,8 @@ class DataArguments:
     max_length: int = field(default=128, metadata={"help": "Most sub-tokens per tweet (the paper's 128)."})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "Feature cache (default <output_dir>/features)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training tweets."})
+    export_code: bool = field(
+        default=True, metadata={"help": "Save the model code beside the weights (auto_map, trust_remote_code)."})
 
     def __post_init__(self):
         if self.missing_image not in ("error", "no_image"):
@@ -226,6 +230,8 @@ def resolve_data(data_args: DataArguments, model_args: ModelArguments, output_di
         if not default.is_file():
             raise FileNotFoundError(f"--object_source captions needs --captions_file (no {default}).")
         data_args.captions_file = str(default)
+    if data_args.captions_file is not None:
+        data_args.captions_file = str(Path(data_args.captions_file).resolve())
 
 
 def augmentation_table(data_args: DataArguments, dataset) -> SemanticAugmentationTable | None:
@@ -354,6 +360,10 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
         return table2_row(entity_scores(gold, pred))
 
     training_args.remove_unused_columns = False
+    push_to_hub = training_args.push_to_hub
+    training_args.push_to_hub = False  # the Trainer would push every checkpoint; we push the final run once
+    if data_args.export_code:
+        enable_remote_code()
     trainer = MGCMTTrainer(
         model=model, args=training_args, train_dataset=dataset["train"], eval_dataset=dataset["validation"],
         data_collator=MNERCollator(processor, features_dir), processing_class=tokenizer,
@@ -380,9 +390,35 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     results.update(test.metrics)
     if trainer.is_world_process_zero():
         write_outputs(training_args.output_dir, dataset["test"], test, id2label, results)
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
+        write_card(training_args, model_args, data_args, model, results)
+        if push_to_hub:
+            repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+            push_run_to_hub(training_args.output_dir, repo_id, token=training_args.hub_token,
+                            private=training_args.hub_private_repo)
     return results
+
+
+def write_card(training_args, model_args, data_args, model, results: dict) -> None:
+    """README.md of the output folder: the Hub card with the dev and test results."""
+    dataset_name = {"twitter2015": "TWITTER-2015", "twitter2017": "TWITTER-2017"}.get(
+        data_args.dataset_name, Path(data_args.data_dir).name if not data_args.smoke else "mgcmt smoke data")
+    encoder = model_args.text_encoder
+    base_model = None if Path(encoder).exists() else encoder  # local paths are not Hub ids
+    training = {
+        "text encoder": encoder, "learning rate": training_args.learning_rate,
+        "new layers learning rate": model_args.new_layers_learning_rate or training_args.learning_rate,
+        "epochs": training_args.num_train_epochs, "max steps": training_args.max_steps,
+        "batch size (train, per device)": training_args.per_device_train_batch_size,
+        "seed": training_args.seed, "best checkpoint (chosen on validation F1)": results.get("best_checkpoint"),
+        "semantic augmentation vectors": data_args.augmentation_table or data_args.word_vectors,
+        "grid backbone": f"{data_args.grid_backbone} ({data_args.grid_weights})" if model.config.use_text_image else "off",
+        "objects": data_args.object_source or "off",
+    }
+    card = build_model_card(
+        model.config, results, model_name=training_args.hub_model_id or Path(training_args.output_dir).name,
+        repo_id=training_args.hub_model_id or Path(training_args.output_dir).name, dataset_name=dataset_name,
+        base_model=base_model, training=training)
+    card.save(Path(training_args.output_dir) / "README.md")
 
 
 def write_outputs(output_dir: str, test_split, test, id2label: dict, results: dict) -> None:

@@ -154,9 +154,12 @@ class MGCMTProcessor(ProcessorMixin):
                     self.detector, weights=self.detector_weights, max_objects=self.max_objects,
                     score_threshold=self.score_threshold)
             elif self.object_source == "captions":
-                self._object_extractor = (
-                    CaptionObjectExtractor.from_json(self.captions_file, max_objects=self.max_objects)
-                    if self.captions_file else CaptionObjectExtractor(max_objects=self.max_objects))
+                if self.captions_file and os.path.isfile(self.captions_file):
+                    self._object_extractor = CaptionObjectExtractor.from_json(self.captions_file, max_objects=self.max_objects)
+                else:
+                    if self.captions_file:  # e.g. a checkpoint used on another machine: pass `objects=` per tweet
+                        logger.warning("captions_file %r not found; objects come only from `objects=`", self.captions_file)
+                    self._object_extractor = CaptionObjectExtractor(max_objects=self.max_objects)
             else:
                 raise ValueError("This processor has no `object_source`.")
         return self._object_extractor
