@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from transformers import BertConfig
 
 from mgcmt import MGCMTConfig
+
+
+# The benchmark data beside the checkout (../shared/data), or where MGCMT_SHARED_DATA points.
+SHARED_DATA = Path(os.environ.get("MGCMT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 class MGCMTModelTester:

@@ -4,7 +4,7 @@ import pytest
 
 from mgcmt.data import MNERFormatError, count_entities, load_mner_dataset, read_conll_file
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .helpers import SHARED_DATA as SHARED
 
 # ../shared/data/README.md: tweets and B- tags per type and split (OTHER counted as MISC)
 EXPECTED = {

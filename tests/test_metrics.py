@@ -6,8 +6,10 @@ import pytest
 
 from mgcmt.metrics import EVALUATE_MODULE_PATH, entity_scores, table2_row
 
+from .helpers import SHARED_DATA
+
 seqeval_missing = importlib.util.find_spec("seqeval") is None
-OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "official_predictions"
+OFFICIAL = SHARED_DATA / "official_predictions"
 
 
 def test_toy_example_with_known_scores():
