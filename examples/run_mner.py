@@ -179,18 +179,22 @@ class MGCMTTrainer(Trainer):
 class MNERCollator:
     """Rows of the dataset -> model inputs, through the processor; grid features are read from the feature folder."""
 
-    def __init__(self, processor: MGCMTProcessor, features_dir: str | None):
+    def __init__(self, processor: MGCMTProcessor, features_dir: str | None, objects_dir: str | None = None):
         self.processor = processor
         self.features_dir = features_dir
+        self.objects_dir = objects_dir
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         image_ids = [row["image_id"] for row in rows]
-        features = None
+        features = object_ids = None
         if self.features_dir is not None:
             features = [read_feature_file(self.features_dir, image_id) for image_id in image_ids]
+        if self.objects_dir is not None:  # detector output, cached: tweets without image get no objects
+            object_ids = [read_feature_file(self.objects_dir, image_id) for image_id in image_ids]
+            object_ids = [ids.tolist() if ids is not None else [] for ids in object_ids]
         batch = self.processor(
             [row["tokens"] for row in rows], labels=[row["ner_tags"] for row in rows], image_ids=image_ids,
-            image_features=features, is_split_into_words=True)
+            image_features=features, object_ids=object_ids, is_split_into_words=True)
         return dict(batch)
 
 
@@ -209,7 +213,8 @@ def resolve_data(data_args: DataArguments, model_args: ModelArguments, output_di
 
         assets = write_smoke_assets(Path(output_dir) / "smoke_assets")
         data_args.data_dir, data_args.image_dir = assets["data_dir"], assets["image_dir"]
-        data_args.captions_file, data_args.object_source = assets["captions_file"], "captions"
+        data_args.captions_file = assets["captions_file"]
+        data_args.object_source = data_args.object_source or "captions"  # the drawn images also take a detector
         data_args.word_vectors, data_args.vectors_format = assets["word_vectors"], "word2vec-text"
         data_args.grid_backbone, data_args.grid_weights = "resnet10t", None
         data_args.missing_image = "no_image"
@@ -252,11 +257,7 @@ def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArg
         return None
     extractor = processor.grid_extractor()
     cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", extractor.identity)
-    pairs = {}
-    for split in dataset.values():
-        for image_id, path in zip(split["image_id"], split["image_path"]):
-            if path is not None:
-                pairs[image_id] = path
+    pairs = _image_paths(dataset)
     image_ids = sorted(pairs)
     # one pass in chunks, so an interrupted extraction keeps what it finished
     chunk = 512
@@ -265,6 +266,36 @@ def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArg
         cache.compute(ids, [pairs[i] for i in ids], extractor, progress=True)
     logger.info("grid features of %d images in %s", len(image_ids), cache.directory)
     return str(cache.directory)  # the collator reads them from there: no extraction at batch time
+
+
+def grid_shape(features_dir: str, dataset) -> tuple[int, int]:
+    """(regions, channels) of the grid features, read from the first image that has them."""
+    for split in dataset.values():
+        for image_id in split["image_id"]:
+            features = read_feature_file(features_dir, image_id)
+            if features is not None:
+                return tuple(features.shape)
+    raise FileNotFoundError(f"No grid features for any image of the dataset in {features_dir!r}.")
+
+
+def _image_paths(dataset) -> dict[str, str]:
+    return {image_id: path for split in dataset.values() for image_id, path in zip(split["image_id"], split["image_path"])
+            if path is not None}
+
+
+def detect_objects(processor: MGCMTProcessor, dataset, data_args: DataArguments, output_dir: str) -> str:
+    """Run the detector once over every image (cached, batched, with a progress bar); return the ids folder."""
+    if data_args.image_dir is None:
+        raise ValueError("--object_source detector needs --image_dir.")
+    detector = processor.object_extractor()
+    cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", detector.identity)
+    pairs = _image_paths(dataset)
+    image_ids = sorted(pairs)
+    for start in range(0, len(image_ids), 512):
+        ids = image_ids[start : start + 512]
+        cache.compute(ids, [pairs[i] for i in ids], detector, progress=True)
+    logger.info("objects of %d images in %s", len(image_ids), cache.directory)
+    return str(cache.directory)
 
 
 def tags_of(ids, id2label) -> list[str]:
@@ -319,13 +350,12 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     if use_images:
         with training_args.main_process_first(desc="grid features"):  # the other processes read the cache
             features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
-        sample = next(read_feature_file(features_dir, i) for s in dataset.values() for i in s["image_id"]
-                      if read_feature_file(features_dir, i) is not None)
-        image_grid_length, image_feature_size = sample.shape
+        image_grid_length, image_feature_size = grid_shape(features_dir, dataset)
         processor.image_grid_length, processor.image_feature_size = image_grid_length, image_feature_size
+    objects_dir = None
     if data_args.object_source == "detector" and model_args.use_text_object:
-        raise NotImplementedError("--object_source detector: run the detector into a caption-style label file first "
-                                  "(mgcmt.image_features.DetectorObjectExtractor); batch-time detection is not wired here.")
+        with training_args.main_process_first(desc="object detection"):
+            objects_dir = detect_objects(processor, dataset, data_args, training_args.output_dir)
 
     id2label = dict(enumerate(label_names))
     set_seed(training_args.seed)  # the new layers' initialisation depends on the seed alone
@@ -366,7 +396,7 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
         enable_remote_code()
     trainer = MGCMTTrainer(
         model=model, args=training_args, train_dataset=dataset["train"], eval_dataset=dataset["validation"],
-        data_collator=MNERCollator(processor, features_dir), processing_class=tokenizer,
+        data_collator=MNERCollator(processor, features_dir, objects_dir), processing_class=tokenizer,
         compute_metrics=compute_metrics, callbacks=callbacks, new_layers_learning_rate=model_args.new_layers_learning_rate)
 
     results = {}

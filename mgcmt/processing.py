@@ -234,8 +234,12 @@ class MGCMTProcessor(ProcessorMixin):
         """
         if text is None:
             raise ValueError("`text` is required: a tweet (str), its words (list[str]), or a list of tweets.")
-        single = isinstance(text, str) or (is_split_into_words and text and isinstance(text[0], str)) or (
-            is_split_into_words and isinstance(text, list) and not text)
+        if isinstance(text, str):
+            single = True
+        elif is_split_into_words:  # one tweet's words, or a list of word lists
+            single = not text or isinstance(text[0], str)
+        else:
+            single = False
         tweets = [text] if single else list(text)
         batch = len(tweets)
 

@@ -48,6 +48,39 @@ def test_smoke_run_writes_table_predictions_and_a_loadable_checkpoint(tmp_path):
     assert model.eval()(**batch).predictions.shape == (1, 6)
 
 
+def test_detector_objects_are_extracted_once_and_cached(tmp_path):
+    from PIL import Image
+
+    from mgcmt.smoke import write_smoke_assets
+
+    assets = write_smoke_assets(tmp_path / "assets")
+    data, images = tmp_path / "data", tmp_path / "images"
+    data.mkdir()
+    images.mkdir()
+    for number, name in enumerate(("train.txt", "dev.txt", "test.txt")):
+        (data / name).write_text("".join(f"IMGID:{name[:2]}{i}\nAnna\tB-PER\nBerg\tI-PER\nin\tO\nOslo\tB-LOC\n\n"
+                                         for i in range(2)))
+        for i in range(2):
+            Image.new("RGB", (64 + 8 * i, 48), (40 * number, 90, 200)).save(images / f"{name[:2]}{i}.jpg")
+    out = tmp_path / "detector"
+    args = ["--data_dir", str(data), "--image_dir", str(images), "--text_encoder", assets["text_encoder"],
+            "--use_semantic_augmentation", "false", "--use_text_image", "false", "--object_source", "detector",
+            "--detector", "fasterrcnn_mobilenet_v3_large_320_fpn", "--max_objects", "3", "--use_cpu", "true",
+            "--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+            "--output_dir", str(out)]
+    run_mner.main(args)
+    folders = list((out / "features").glob("detector-*"))
+    assert len(folders) == 1 and (folders[0] / "identity.json").is_file()
+    ids = {path.name: load_file(path)["features"] for path in folders[0].glob("*.safetensors")}
+    assert len(ids) == 6  # every image once
+    assert all(t.shape == (3,) and 0 <= int(t.min()) and int(t.max()) <= 80 for t in ids.values())
+    stamps = {path: path.stat().st_mtime_ns for path in folders[0].glob("*.safetensors")}
+    run_mner.main(args[:-1] + [str(tmp_path / "again"), "--feature_cache_dir", str(out / "features")])
+    assert {path: path.stat().st_mtime_ns for path in folders[0].glob("*.safetensors")} == stamps  # read, not rerun
+    processor = MGCMTProcessor.from_pretrained(out)
+    assert processor.object_source == "detector" and processor.detector == "fasterrcnn_mobilenet_v3_large_320_fpn"
+
+
 class Crash(RuntimeError):
     pass
 
