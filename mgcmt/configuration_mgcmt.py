@@ -20,6 +20,19 @@ ESD_LABELS = ("O", "B", "I")
 
 WORD_POOLING_CHOICES = ("sum", "first")
 
+# The paper's ablations (Tables 4-6) as positive switches of MGCMTConfig; each removes its modules when False.
+ABLATION_SWITCHES = (
+    "use_semantic_augmentation",
+    "use_text_image",
+    "use_text_object",
+    "use_entity_span_detection",
+    "use_text_encoder",
+    "use_image_encoder",
+    "use_object_encoder",
+    "use_basic_level",
+    "use_superior_level",
+)
+
 
 def bio_labels(entity_types: tuple[str, ...] | list[str] = DEFAULT_ENTITY_TYPES) -> list[str]:
     """BIO2 label list for `entity_types`: `["O", "B-PER", "I-PER", ...]`."""
@@ -247,4 +260,4 @@ class MGCMTConfig(PreTrainedConfig):
         return [ESD_LABELS.index(span_label(self.id2label[index])) for index in range(self.num_labels)]
 
 
-__all__ = ["MGCMTConfig", "bio_labels", "span_label", "DEFAULT_ENTITY_TYPES", "ESD_LABELS"]
+__all__ = ["ABLATION_SWITCHES", "MGCMTConfig", "bio_labels", "span_label", "DEFAULT_ENTITY_TYPES", "ESD_LABELS"]

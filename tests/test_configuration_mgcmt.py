@@ -5,6 +5,7 @@ from transformers import AutoConfig, BertConfig, MPNetConfig
 
 import mgcmt  # noqa: F401  (registers the Auto classes)
 from mgcmt import MGCMTConfig, bio_labels, span_label
+from mgcmt.configuration_mgcmt import ABLATION_SWITCHES
 
 
 def tiny_text_config(**kwargs):
@@ -25,17 +26,7 @@ def test_defaults_follow_the_paper():
     assert config.word_pooling == "sum"
     for layers in ("text_encoder_layers", "image_encoder_layers", "object_encoder_layers", "cross_modal_layers"):
         assert getattr(config, layers) == 1
-    for switch in (
-        "use_semantic_augmentation",
-        "use_text_image",
-        "use_text_object",
-        "use_entity_span_detection",
-        "use_text_encoder",
-        "use_image_encoder",
-        "use_object_encoder",
-        "use_basic_level",
-        "use_superior_level",
-    ):
+    for switch in ABLATION_SWITCHES:
         assert getattr(config, switch) is True
 
 

@@ -6,22 +6,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoModelForTokenClassification
 
-from mgcmt import MGCMTConfig, MGCMTForTokenClassification, MGCMTModel
+from mgcmt import MGCMTForTokenClassification, MGCMTModel
+from mgcmt.configuration_mgcmt import ABLATION_SWITCHES
 from mgcmt.modeling_mgcmt import MGCMTGate, MGCMTWordPooling
 
 from .helpers import MGCMTModelTester
 
-SWITCHES = (
-    "use_semantic_augmentation",
-    "use_text_image",
-    "use_text_object",
-    "use_entity_span_detection",
-    "use_text_encoder",
-    "use_image_encoder",
-    "use_object_encoder",
-    "use_basic_level",
-    "use_superior_level",
-)
+SWITCHES = ABLATION_SWITCHES
 
 
 def legal_switch_combinations():
