@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                     len(vectors), vectors.dim, loaded - started, len(table), len(vocabulary), built - loaded,
                     len(table) / max(built - loaded, 1e-9), args.output_dir)
     else:
-        from .data import SPLIT_FILES, _find_split_file, read_conll_file
+        from .data import _find_split_file, read_conll_file
 
         sentences = []
         for data_dir in args.data_dir:

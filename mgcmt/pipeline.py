@@ -24,7 +24,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-import torch
 from transformers import Pipeline
 
 from .metrics import lenient_entities

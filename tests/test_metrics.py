@@ -1,6 +1,5 @@
 import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """The multimodal-ner pipeline, remote code, the model card, pushing to the Hub (mocked) and the pictures."""
 
 import importlib.util
-import io
 import itertools
 import json
 import subprocess
