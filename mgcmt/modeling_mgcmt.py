@@ -403,7 +403,9 @@ class MGCMTPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """Linear / Embedding (empty-slot row zeroed) / LayerNorm / Conv / BatchNorm as transformers does;
         pytorch-crf's transitions uniform in [-0.1, 0.1] as `CRF.reset_parameters`. `transformers.initialization`
-        skips tensors loaded from a checkpoint, so only missing weights are initialised."""
+        skips tensors loaded from a checkpoint, so only missing weights are initialised. The official code mixes
+        several initialisation regimes by the order its modules are built; we do not reproduce that: every new
+        layer starts from normal(0, `initializer_range`) weights and zero biases."""
         super()._init_weights(module)
         if isinstance(module, CRF):
             init.uniform_(module.start_transitions, -0.1, 0.1)
@@ -456,6 +458,16 @@ class MGCMTModel(MGCMTPreTrainedModel):
         """Size of P: 2d with a visual module (`[h, S]`), d without."""
         visual = self.config.use_text_image or self.config.use_text_object
         return 2 * self.config.hidden_size if visual else self.config.hidden_size
+
+    def load_image_backbone_weights(self, weights: str) -> None:
+        """Load pretrained weights into the image backbone: `"pretrained"` (timm's hub weights) or a local file
+        (timm names, or the same tensors in order, e.g. the offline EfficientNet-Lite0 file)."""
+        if self.image_backbone is None:
+            raise ValueError("This model has no image backbone (config.image_backbone is None or TextImg is off).")
+        from .image_features import GridFeatureExtractor
+
+        source = GridFeatureExtractor(self.config.image_backbone, weights=weights).model
+        self.image_backbone.load_state_dict(source.state_dict())
 
     def get_input_embeddings(self) -> nn.Module:
         return self.text_encoder.get_input_embeddings()
@@ -705,13 +717,19 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
 
     @classmethod
     def from_text_pretrained(
-        cls, pretrained_model_name_or_path: str, *, encoder_kwargs: dict | None = None, **config_kwargs
+        cls,
+        pretrained_model_name_or_path: str,
+        *,
+        encoder_kwargs: dict | None = None,
+        image_backbone_weights: str | None = None,
+        **config_kwargs,
     ) -> "MGCMTForTokenClassification":
         """Build an MGCMT model around a pretrained text encoder (a hub id or a local directory).
 
         The encoder's pretrained weights are loaded; every MGCMT layer is newly initialised.
         `config_kwargs` go to [`MGCMTConfig`]; `encoder_kwargs` to the encoder's `from_pretrained`
-        (e.g. `revision`, `cache_dir`).
+        (e.g. `revision`, `cache_dir`). With `config_kwargs["image_backbone"]`, `image_backbone_weights`
+        (`"pretrained"` or a local file) loads the backbone's weights; without it the backbone stays random.
         """
         encoder_kwargs = dict(encoder_kwargs or {})
         text_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **encoder_kwargs)
@@ -726,6 +744,11 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
                 f"missing {missing}, unexpected {unexpected}."
             )
         model.config.text_config._name_or_path = str(pretrained_model_name_or_path)
+        if image_backbone_weights is not None:
+            model.mgcmt.load_image_backbone_weights(image_backbone_weights)
+        elif model.mgcmt.image_backbone is not None:
+            logger.warning("The image backbone %r has random weights: pass `image_backbone_weights`.",
+                           model.config.image_backbone)
         return model
 
     def _check_labels(self, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:

@@ -366,3 +366,12 @@ def test_timm_backbone_takes_pixel_values(tester, tmp_path):
     torch.testing.assert_close(model(**inputs).logits, loaded(**inputs).logits, rtol=0, atol=0)
     with pytest.raises(ValueError, match="image_grid_length is 49"):
         model(**dict(inputs, pixel_values=torch.randn(2, 3, 160, 160)))
+    # pretrained backbone weights from a local file (timm's own names)
+    import timm
+
+    torch.manual_seed(7)
+    reference = timm.create_model("resnet10t")
+    torch.save(reference.state_dict(), tmp_path / "resnet10t.pth")
+    model.mgcmt.load_image_backbone_weights(str(tmp_path / "resnet10t.pth"))
+    torch.testing.assert_close(model.mgcmt.image_backbone.conv1[0].weight, reference.conv1[0].weight)
+    assert all(not p.requires_grad for p in model.mgcmt.image_backbone.parameters())  # still frozen
