@@ -39,7 +39,10 @@ def main() -> None:
     image = Image.open(args.image).convert("RGB") if args.image and not args.image.startswith("http") else drawn_image()
     objects = args.objects.split(",") if args.objects and "," in args.objects else args.objects
     ner = pipeline("multimodal-ner", model=args.model)
-    entities = ner({"text": args.text, "image": image, "objects": objects}, return_attentions=True)
+    if ner.processor.grid_backbone is None and not args.image:
+        image = None  # a model without TextImg: no image to show, the object attention only
+    entities = ner({"text": args.text, "image": image if ner.processor.grid_backbone else None, "objects": objects},
+                   return_attentions=True)
     names = [COCO_CLASSES[i - 1] for i in CaptionObjectExtractor.categories_in(objects)] if objects else []
     draw_prediction(args.text, entities, image=image, object_names=names).save(args.output)
     for entity in entities:

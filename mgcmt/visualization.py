@@ -51,6 +51,8 @@ def _heatmap(image: Image.Image | None, weights: list[float]) -> Image.Image:
     """The image (or grey) at PANEL x PANEL with the region weights as a red overlay on a side x side grid."""
     base = (image.convert("RGB") if image is not None else Image.new("RGB", (PANEL, PANEL), (200, 200, 200)))
     base = base.resize((PANEL, PANEL))
+    if image is None:
+        ImageDraw.Draw(base).text((PANEL // 2 - 24, PANEL // 2 - 6), "no image", fill=(80, 80, 80), font=_font())
     side = int(round(math.sqrt(len(weights))))
     if side * side != len(weights) or not weights:
         return base
