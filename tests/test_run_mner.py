@@ -122,6 +122,14 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     assert again["test_f1"] == pytest.approx(expected["test_f1"])
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def first_loss(output_dir):
     state = json.loads((Path(output_dir) / "trainer_state.json").read_text())
     return next(entry["loss"] for entry in state["log_history"] if "loss" in entry)
@@ -143,7 +151,7 @@ def test_loss_per_example_is_the_same_with_gradient_accumulation_and_two_process
     # the smoke assets of the first run are reused, so both processes see the same data and encoder
     shutil.copytree(tmp_path / "one" / "smoke_assets", tmp_path / "two" / "smoke_assets")
     completed = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(ROOT / "examples" / "run_mner.py"), *common,
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(ROOT / "examples" / "run_mner.py"), *common,
          "--per_device_train_batch_size", "4", "--output_dir", str(tmp_path / "two")],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
