@@ -200,16 +200,12 @@ class SemanticAugmentationTable:
         source: str = "",
     ) -> "SemanticAugmentationTable":
         """Compute E^A for every word of `vocabulary` that has a vector under one of its `lookup_keys`."""
-        keys = []
-        for word in sorted(set(vocabulary)):
-            for key in lookup_keys(word):
-                if key in word_vectors.index:
-                    keys.append(key)
-                    break
-        keys = sorted(set(keys))
-        missing = sum(1 for word in set(vocabulary) if not any(k in word_vectors.index for k in lookup_keys(word)))
+        words = set(vocabulary)
+        resolved = [next((k for k in lookup_keys(word) if k in word_vectors.index), None) for word in words]
+        missing = resolved.count(None)
+        keys = sorted(set(resolved) - {None})
         logger.info("augmentation: %d vocabulary words -> %d keys with vectors; %d out of vocabulary (zero vectors)",
-                    len(set(vocabulary)), len(keys), missing)
+                    len(words), len(keys), missing)
         queries = torch.tensor([word_vectors.index[key] for key in keys], dtype=torch.long)
         vectors = nearest_neighbour_vectors(word_vectors.vectors, queries, num_neighbors, block_size, progress)
         return cls(keys, vectors, num_neighbors=num_neighbors, source=source)
