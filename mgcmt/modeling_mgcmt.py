@@ -106,7 +106,9 @@ class MGCMTTokenClassifierOutput(ModelOutput):
     text_object_superior_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-def fill_empty_visual_rows(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fill_empty_visual_rows(
+    features: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a tweet without objects (or without an image) attends to.
 
     The paper sets the object representations H to zero vectors when no object is detected (footnote 2 of
@@ -114,18 +116,36 @@ def fill_empty_visual_rows(features: torch.Tensor, mask: torch.Tensor) -> tuple[
     row's `features` are zeroed and every slot becomes attendable. All slots of such a row are then
     identical, so every attention over them returns that one "nothing seen" representation whatever
     the number of slots, and no attention row is ever fully masked (which gives NaN in softmax).
+    The visual encoders leave such rows at zero too (see [`zero_unseen_rows`]).
 
     Args:
         features (`torch.Tensor` of shape `(batch_size, length, ...)`): visual inputs (grid features,
             or object ids, where 0 is the empty slot whose embedding is the zero vector).
         mask (`torch.BoolTensor` of shape `(batch_size, length)`): `True` for real regions / objects.
+
+    Returns:
+        `(features, mask, seen)`: `seen` (`torch.BoolTensor` of shape `(batch_size,)`) is `False` for the
+        rows that had nothing.
     """
-    empty = ~mask.any(dim=1)  # (batch,)
-    if not empty.any():
-        return features, mask
-    keep = (~empty).view(-1, *([1] * (features.dim() - 1)))
+    seen = mask.any(dim=1)  # (batch,)
+    if seen.all():
+        return features, mask, seen
+    keep = seen.view(-1, *([1] * (features.dim() - 1)))
     features = features * keep.to(features.dtype) if features.is_floating_point() else features.masked_fill(~keep, 0)
-    return features, mask | empty[:, None]
+    return features, mask | ~seen[:, None], seen
+
+
+def zero_unseen_rows(states: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Zero vectors as the encoded visual representation (V or O) of the rows with nothing seen.
+
+    The paper's H of a tweet without objects is zero vectors; the visual transformer would turn them into
+    LN(constant): a post-LN over a zero-variance input, whose gradient is scaled by 1/sqrt(eps) (1e6 per
+    LayerNorm at eps = 1e-12, 1e12 through the two of a layer) and swamps every other gradient of the batch.
+    Those rows keep zero vectors instead, and `torch.where` sends no gradient into the encoder for them.
+    """
+    if seen.all():
+        return states
+    return torch.where(seen[:, None, None], states, torch.zeros((), dtype=states.dtype, device=states.device))
 
 
 class MGCMTWordPooling(nn.Module):
@@ -488,7 +508,7 @@ class MGCMTModel(MGCMTPreTrainedModel):
         image_mask: torch.Tensor | None,
         batch_size: int,
         device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         config = self.config
         if image_features is not None and pixel_values is not None:
             raise ValueError("Pass either `image_features` or `pixel_values`, not both.")
@@ -530,7 +550,7 @@ class MGCMTModel(MGCMTPreTrainedModel):
 
     def _object_slots(
         self, object_ids: torch.Tensor | None, batch_size: int, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if object_ids is None:  # no objects for any tweet in the batch
             object_ids = torch.zeros(batch_size, 1, dtype=torch.long, device=device)
         if object_ids.dim() != 2 or object_ids.shape[0] != batch_size or object_ids.shape[1] == 0:
@@ -623,8 +643,8 @@ class MGCMTModel(MGCMTPreTrainedModel):
         outputs = {}
         visual = []
         if self.text_image is not None:
-            features, regions_mask = self._image_regions(image_features, pixel_values, image_mask, batch_size, device)
-            regions = self.grid_encoder(features, regions_mask)  # V
+            features, regions_mask, seen = self._image_regions(image_features, pixel_values, image_mask, batch_size, device)
+            regions = zero_unseen_rows(self.grid_encoder(features, regions_mask), seen)  # V
             text_image, attentions = self.text_image(text, word_mask, regions, regions_mask, output_attentions)
             visual.append(text_image)  # S^v
             outputs.update(
@@ -633,8 +653,8 @@ class MGCMTModel(MGCMTPreTrainedModel):
                 text_image_superior_attentions=attentions.superior,
             )
         if self.text_object is not None:
-            ids, slots_mask = self._object_slots(object_ids, batch_size, device)
-            objects = self.object_encoder(ids, slots_mask)  # O
+            ids, slots_mask, seen = self._object_slots(object_ids, batch_size, device)
+            objects = zero_unseen_rows(self.object_encoder(ids, slots_mask), seen)  # O
             text_object, attentions = self.text_object(text, word_mask, objects, slots_mask, output_attentions)
             visual.append(text_object)  # S^o
             outputs.update(

@@ -231,6 +231,25 @@ def test_tweets_without_objects_or_image(tester):
     assert not torch.allclose(real_logits(model, inputs)[0], real_logits(model, no_image_at_all)[0])
 
 
+def test_tweets_without_objects_or_image_send_no_gradient_to_the_visual_encoders(tester):
+    # At initialisation (zero biases) a visual transformer turns zero vectors into a zero-variance post-LN
+    # input; its gradient would be scaled by 1/sqrt(eps) per LayerNorm (about 1e12 through one layer).
+    config, inputs = tester.prepare_config_and_inputs(layer_norm_eps=1e-12)
+    model = MGCMTForTokenClassification(config).train()
+    nothing_seen = dict(inputs, object_ids=torch.zeros_like(inputs["object_ids"]),
+                        image_mask=torch.zeros_like(inputs["image_mask"]))
+    model(**nothing_seen).loss.backward()
+    norms = {name: p.grad.norm().item() for name, p in model.named_parameters() if p.grad is not None}
+    visual = [n for n in norms if n.startswith(("mgcmt.object_encoder.encoder", "mgcmt.grid_encoder."))]
+    assert visual and all(norms[n] == 0 for n in visual)
+    assert max(norms.values()) < 1e3, max(norms.items(), key=lambda item: item[1])
+    # the encoded "nothing seen" representation is zero vectors, as the paper's H
+    model.zero_grad()
+    seen_rows = dict(inputs, object_ids=torch.tensor([[3, 7, 1], [0, 0, 0]]))
+    model(**seen_rows).loss.backward()
+    assert model.mgcmt.object_encoder.encoder.layers[0].attention.output.bias.grad.norm() < 1e3
+
+
 def test_attention_weights_are_real(tester):
     config, inputs = tester.prepare_config_and_inputs()
     inputs.pop("labels")
