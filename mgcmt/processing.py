@@ -6,8 +6,9 @@ captions / label lists; Eq. 7). Extractors are built on first use, and their out
 by image id.
 
 Word handling: a raw tweet is split on whitespace (character offsets of each word are kept); a word that
-the tokenizer turns into nothing (zero-width space, soft hyphen, ...) is tokenized as the unknown token, so
-every word keeps its slot and its label. A tweet longer than `max_length` sub-tokens is an error naming the
+the tokenizer turns into nothing (zero-width space, soft hyphen, or a pre-split whitespace-only word such as the
+U+00A0 token of TWITTER-2015's dev set) is tokenized as the unknown token, so every word keeps its slot and
+its label. A tweet longer than `max_length` sub-tokens is an error naming the
 tweet (no silent truncation, no windowing): raise `max_length` (the paper's 128 covers every tweet of
 TWITTER-2015/2017).
 """
@@ -268,8 +269,9 @@ class MGCMTProcessor(ProcessorMixin):
                 words, offsets = split_words(tweet)
             else:
                 words, offsets = [str(w) for w in tweet], None
-                if any(not w or w.isspace() for w in words):
-                    raise ValueError(f"Tweet {index} has an empty or whitespace-only word.")
+                empty = [position for position, word in enumerate(words) if not word]
+                if empty:  # a whitespace-only word (TWITTER-2015 has a U+00A0 token) is kept, as a deleted word
+                    raise ValueError(f"Tweet {index} has an empty word at position {empty[0]}.")
             if not words:
                 raise ValueError(f"Tweet {index} is empty: it has no words.")
             words_batch.append(words)

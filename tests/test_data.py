@@ -105,3 +105,23 @@ def test_missing_images_error_or_no_image(tmp_path, caplog):
 def test_real_counts_match_the_data_readme(name):
     dataset = load_mner_dataset(SHARED / name)
     assert {split: count_entities(dataset[split]) for split in dataset} == EXPECTED[name]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"real-data test: the benchmark text is not at {SHARED}")
+@pytest.mark.parametrize("name", ["twitter2015", "twitter2017"])
+def test_processor_takes_every_real_tweet(name):
+    # TWITTER-2015's dev set has a U+00A0 token: every real word must keep its slot and its label
+    from mgcmt import MGCMTProcessor
+
+    from .helpers import tiny_tokenizer
+
+    dataset = load_mner_dataset(SHARED / name)
+    processor = MGCMTProcessor(tiny_tokenizer(), label_names=dataset["train"].features["ner_tags"].feature.names)
+    for split in dataset:
+        rows = dataset[split]
+        for start in range(0, len(rows), 500):
+            batch = rows[start:start + 500]
+            out = processor(batch["tokens"], labels=batch["ner_tags"], is_split_into_words=True)
+            assert out["word_mask"].sum(1).tolist() == [len(words) for words in batch["tokens"]]
+            for row, tags in enumerate(batch["ner_tags"]):
+                assert out["labels"][row, : len(tags)].tolist() == tags

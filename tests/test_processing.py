@@ -60,13 +60,14 @@ def test_raw_text_offsets_and_batches(tokenizer):
 
 def test_words_the_tokenizer_deletes_keep_their_slot_and_label(tokenizer):
     processor = MGCMTProcessor(tokenizer)
-    words = ["Obama", "\u200b", "\u00ad", "Berlin", "\ufe0f", "\U0001F600"]
-    out = processor(words, labels=["B-PER", "O", "O", "B-LOC", "O", "O"], is_split_into_words=True)
+    # "\u00a0" alone: a real pre-split token of TWITTER-2015's dev set (dev.txt line 9658, label O)
+    words = ["Obama", "\u200b", "\u00ad", "Berlin", "\ufe0f", "\U0001F600", "\u00a0", " "]
+    out = processor(words, labels=["B-PER", "O", "O", "B-LOC", "O", "O", "O", "O"], is_split_into_words=True)
     index = out["token_word_index"][0].tolist()
-    assert sorted(set(index) - {0}) == [1, 2, 3, 4, 5, 6]  # every word has a sub-token
+    assert sorted(set(index) - {0}) == [1, 2, 3, 4, 5, 6, 7, 8]  # every word has a sub-token
     tokens = tokenizer.convert_ids_to_tokens(out["input_ids"][0])
-    assert tokens[index.index(2)] == "[UNK]" and tokens[index.index(3)] == "[UNK]"
-    assert out["labels"][0].tolist() == [1, 0, 0, 3, 0, 0]
+    assert all(tokens[index.index(word)] == "[UNK]" for word in (2, 3, 7, 8))
+    assert out["labels"][0].tolist() == [1, 0, 0, 3, 0, 0, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -76,6 +77,7 @@ def test_words_the_tokenizer_deletes_keep_their_slot_and_label(tokenizer):
         (lambda p: p(["snow", "   "]), "Tweet 1 is empty"),
         (lambda p: p(None), "`text` is required"),
         (lambda p: p(["ok", None]), "Tweet 1 is None"),
+        (lambda p: p([["ok"], ["a", "", "b"]], is_split_into_words=True), "Tweet 1 has an empty word at position 1"),
         (lambda p: p(["a", "b"], labels=["O"], is_split_into_words=True), "Tweet 0 has 2 words but 1 labels"),
         (lambda p: p("a b", labels=["O", "B-XYZ"]), "unknown label 'B-XYZ'"),
         (lambda p: p(["snow"] * 30, is_split_into_words=True), "Tweet 0 has 30 words = 32 sub-tokens, over max_length=16"),
