@@ -192,9 +192,13 @@ class MNERCollator:
         if self.objects_dir is not None:  # detector output, cached: tweets without image get no objects
             object_ids = [read_feature_file(self.objects_dir, image_id) for image_id in image_ids]
             object_ids = [ids.tolist() if ids is not None else [] for ids in object_ids]
-        batch = self.processor(
-            [row["tokens"] for row in rows], labels=[row["ner_tags"] for row in rows], image_ids=image_ids,
-            image_features=features, object_ids=object_ids, is_split_into_words=True)
+        try:
+            batch = self.processor(
+                [row["tokens"] for row in rows], labels=[row["ner_tags"] for row in rows], image_ids=image_ids,
+                image_features=features, object_ids=object_ids, is_split_into_words=True)
+        except ValueError as error:  # "Tweet i" counts within the batch: name the dataset's tweets too
+            tweets = ", ".join(f"{i}: id {row['id']} (IMGID {row['image_id']})" for i, row in enumerate(rows))
+            raise ValueError(f"{error} Tweets of this batch: {tweets}.") from error
         return dict(batch)
 
 

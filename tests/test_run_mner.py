@@ -206,3 +206,14 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="dev.txt: no tweets"):
         run_mner.main(["--data_dir", str(data), "--output_dir", str(tmp_path / "z"), "--text_encoder",
                        assets["text_encoder"], *plain])
+
+
+def test_collator_errors_name_the_dataset_tweets():
+    from .helpers import tiny_tokenizer
+
+    collate = run_mner.MNERCollator(MGCMTProcessor(tiny_tokenizer()), features_dir=None)
+    rows = [{"id": "7", "image_id": "100", "tokens": ["Anna"], "ner_tags": [1]},
+            {"id": "8", "image_id": "101", "tokens": ["Anna", ""], "ner_tags": [1, 0]}]
+    with pytest.raises(ValueError, match=r"Tweet 1 has an empty word at position 1\. .*1: id 8 \(IMGID 101\)"):
+        collate(rows)
+    assert collate(rows[:1])["labels"].tolist() == [[1]]
