@@ -19,8 +19,10 @@ SEED_FOLDER = re.compile(r"^(?P<row>.+)-s(?P<seed>\d+)(?P<suffix>-e\d+)?$")
 
 
 def mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+    """Mean ± sample standard deviation; one value alone has no spread to show."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str]]:
