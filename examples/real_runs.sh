@@ -3,7 +3,8 @@
 #
 #   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS]]
 #     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
-#     ROW      baseline | esd | semaug | semaugw2v | textobj | full | fullw2v
+#     ROW      baseline | esd | semaug | semaugw2v | textobj | textobjctl | full | fullw2v
+#              (textobjctl: the TextObj row with every image given another image's caption, a control)
 #     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
 #     EPOCHS   default 4
 # Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>] (default RUNS_DIR=runs); a finished run
@@ -39,9 +40,11 @@ case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all
   semaugw2v) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${W2V_ARGS[@]}") ;;
   textobj) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
                      --object_source captions) ;;
+  textobjctl) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
+                        --object_source captions --shuffle_captions_seed "$SEED") ;;
   full) SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
-  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
+  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
 esac
 OUT=$RUNS_DIR/$TAG-$ENCODER-$ROW-s$SEED
 [ "$EPOCHS" != 4 ] && OUT=$OUT-e$EPOCHS

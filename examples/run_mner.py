@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,10 @@ class DataArguments:
     captions_file: str | None = field(
         default=None, metadata={"help": "JSON {'<IMGID>.jpg': caption} for --object_source captions "
                                         "(default: <data_dir>/image_captions_catr.json when it exists)."})
+    shuffle_captions_seed: int | None = field(
+        default=None, metadata={"help": "Control run for TextObj: every image gets another image's caption (a random "
+                                        "derangement of --captions_file with this seed), so the layers and the number "
+                                        "of objects stay and only the match between tweet and objects is lost."})
     detector: str = field(default="maskrcnn_resnet50_fpn", metadata={"help": "torchvision detector."})
     detector_weights: str | None = field(default=None, metadata={"help": "'pretrained' or a local state dict."})
     score_threshold: float = field(default=0.5, metadata={"help": "Detector score threshold."})
@@ -243,6 +248,24 @@ def resolve_data(data_args: DataArguments, model_args: ModelArguments, output_di
         data_args.captions_file = str(Path(data_args.captions_file).resolve())
 
 
+def deranged_captions(captions_file: str, seed: int, output_dir: Path) -> str:
+    """Write `captions_file` with each image given the caption of another image; return the new file's path.
+
+    The images are put in a random order (`seed`) and each takes the caption of the next one, the last the first's:
+    no image keeps its own caption, and every caption is used once.
+    """
+    with open(captions_file, encoding="utf-8") as handle:
+        captions = json.load(handle)
+    if not isinstance(captions, dict) or len(captions) < 2:
+        raise ValueError(f"{captions_file}: --shuffle_captions_seed needs a JSON object with at least two captions.")
+    order = random.Random(seed).sample(sorted(captions), len(captions))
+    deranged = {image: captions[order[(i + 1) % len(order)]] for i, image in enumerate(order)}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"captions_deranged_s{seed}.json"
+    path.write_text(json.dumps(deranged, indent=0, sort_keys=True), encoding="utf-8")
+    return str(path.resolve())
+
+
 def augmentation_table(data_args: DataArguments, dataset) -> SemanticAugmentationTable | None:
     if data_args.augmentation_table is not None:
         return SemanticAugmentationTable.from_pretrained(data_args.augmentation_table)
@@ -321,6 +344,11 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
 
     with training_args.main_process_first(desc="writing smoke assets"):
         resolve_data(data_args, model_args, training_args.output_dir)
+        if data_args.shuffle_captions_seed is not None:
+            if data_args.object_source != "captions" or not model_args.use_text_object:
+                raise ValueError("--shuffle_captions_seed is a control for TextObj with --object_source captions.")
+            data_args.captions_file = deranged_captions(
+                data_args.captions_file, data_args.shuffle_captions_seed, Path(training_args.output_dir) / "control")
     dataset = load_mner_dataset(data_args.data_dir, image_dir=data_args.image_dir, missing_image=data_args.missing_image)
     if data_args.max_train_samples is not None:
         dataset["train"] = dataset["train"].select(range(min(data_args.max_train_samples, len(dataset["train"]))))
@@ -446,7 +474,9 @@ def write_card(training_args, model_args, data_args, model, results: dict) -> No
         "seed": training_args.seed, "best checkpoint (chosen on validation F1)": results.get("best_checkpoint"),
         "semantic augmentation vectors": data_args.augmentation_table or data_args.word_vectors,
         "grid backbone": f"{data_args.grid_backbone} ({data_args.grid_weights})" if model.config.use_text_image else "off",
-        "objects": data_args.object_source or "off",
+        "objects": (data_args.object_source or "off") + (
+            f" (control: captions of other images, seed {data_args.shuffle_captions_seed})"
+            if data_args.shuffle_captions_seed is not None else ""),
     }
     card = build_model_card(
         model.config, results, model_name=training_args.hub_model_id or Path(training_args.output_dir).name,

@@ -217,3 +217,23 @@ def test_collator_errors_name_the_dataset_tweets():
     with pytest.raises(ValueError, match=r"Tweet 1 has an empty word at position 1\. .*1: id 8 \(IMGID 101\)"):
         collate(rows)
     assert collate(rows[:1])["labels"].tolist() == [[1]]
+
+
+def test_caption_control_gives_every_image_another_images_caption(tmp_path):
+    captions = {f"{i}.jpg": f"a photo of {i} dogs" for i in range(50)}
+    source = tmp_path / "captions.json"
+    source.write_text(json.dumps(captions))
+    first = json.loads(Path(run_mner.deranged_captions(str(source), 3, tmp_path / "a")).read_text())
+    again = json.loads(Path(run_mner.deranged_captions(str(source), 3, tmp_path / "b")).read_text())
+    other = json.loads(Path(run_mner.deranged_captions(str(source), 4, tmp_path / "c")).read_text())
+    assert first == again != other  # fixed by the seed
+    assert sorted(first) == sorted(captions)  # every image keeps a caption ...
+    assert sorted(first.values()) == sorted(captions.values())  # ... each caption is used once ...
+    assert all(first[image] != captions[image] for image in captions)  # ... and none stays with its image
+
+    source.write_text(json.dumps({"1.jpg": "a dog"}))
+    with pytest.raises(ValueError, match="at least two captions"):
+        run_mner.deranged_captions(str(source), 0, tmp_path / "d")
+    with pytest.raises(ValueError, match="control for TextObj with --object_source captions"):
+        run_mner.main(QUICK + ["--output_dir", str(tmp_path / "e"), "--object_source", "detector",
+                               "--shuffle_captions_seed", "1"])
