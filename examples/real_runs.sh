@@ -3,8 +3,9 @@
 #
 #   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS]]
 #     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
-#     ROW      baseline | esd | semaug | semaugw2v | textobj | textobjctl | full | fullw2v
-#              (textobjctl: the TextObj row with every image given another image's caption, a control)
+#     ROW      baseline | esd | semaug | semaugw2v | textobj | textobjctl | textobjnone | full | fullw2v
+#              (controls for TextObj: textobjctl gives every image another image's caption, textobjnone
+#              gives every image an empty caption, so no tweet has an object)
 #     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
 #     EPOCHS   default 4
 # Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>] (default RUNS_DIR=runs); a finished run
@@ -42,9 +43,14 @@ case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all
                      --object_source captions) ;;
   textobjctl) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
                         --object_source captions --shuffle_captions_seed "$SEED") ;;
+  textobjnone) NONE=$RUNS_DIR/captions_none_$TAG.json; mkdir -p "$RUNS_DIR"
+               python -c "import json, sys; json.dump(dict.fromkeys(json.load(open(sys.argv[1])), ''), open(sys.argv[2], 'w'))" \
+                 "$DATA_ROOT/$DATASET/image_captions_catr.json" "$NONE"
+               SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
+                         --object_source captions --captions_file "$NONE") ;;
   full) SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
-  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
+  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
 esac
 OUT=$RUNS_DIR/$TAG-$ENCODER-$ROW-s$SEED
 [ "$EPOCHS" != 4 ] && OUT=$OUT-e$EPOCHS
