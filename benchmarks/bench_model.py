@@ -7,8 +7,11 @@ emission layer and the CRF (the paper's BERT-CRF row). MGCMT is the full model w
 sub-tokens per word), batch 32.
 
 Prints per model: training step (forward + backward + AdamW step) and inference (forward + Viterbi) times,
-forward FLOPs (torch's FlopCounterMode), peak memory (GPU) or resident-set growth (CPU), and the ratios
-MGCMT / baseline next to the FLOP ratio.
+forward FLOPs (torch's FlopCounterMode), peak memory, and the ratios MGCMT / baseline next to the FLOP ratio.
+Peak memory on a GPU is `torch.cuda.max_memory_allocated` during the timed steps. On the CPU, where torch keeps
+no such count, each model's training and inference steps run once more in a fresh process of their own, on
+the same batches, and its peak resident set (Linux's VmHWM) is reported as growth over the process's peak
+before the model was built: weights, gradients, AdamW state and activations.
 
     python benchmarks/bench_model.py --size base            # BERT-base sizes (768-d, 12 layers), random weights
     python benchmarks/bench_model.py --size mini --device cuda --dtype bf16
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import random
 import resource
 import statistics
@@ -77,10 +81,14 @@ def make_batch(words: list[int], vocab_size: int, generator: torch.Generator) ->
     return inputs
 
 
-def memory_now(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB, peak of the process so far
+def peak_rss_mib() -> float:
+    """Peak resident set of this process's own memory image so far (VmHWM: not inherited through fork/exec,
+    unlike `ru_maxrss`, which starts a spawned child at its parent's size)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
 
 
 def measure(model, batches, device, dtype, steps: int) -> dict[str, float]:
@@ -90,7 +98,6 @@ def measure(model, batches, device, dtype, steps: int) -> dict[str, float]:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    before = memory_now(device)
     train_times, infer_times = [], []
     for step in range(steps + 1):  # the first step warms up and is not timed
         batch = {k: v.to(device) for k, v in batches[step % len(batches)].items()}
@@ -118,10 +125,37 @@ def measure(model, batches, device, dtype, steps: int) -> dict[str, float]:
     with torch.no_grad(), autocast, FlopCounterMode(display=False) as counter:
         model(**batch)
     result = dict(train=statistics.median(train_times), infer=statistics.median(infer_times),
-                  flops=counter.get_total_flops(), memory=memory_now(device) - (0 if device.type == "cuda" else before),
+                  flops=counter.get_total_flops(),
+                  memory=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
                   parameters=model.num_parameters())
     model.to("cpu")
     return result
+
+
+def bert_config(args) -> BertConfig:
+    return BertConfig(vocab_size=30522, **SIZES[args.size])
+
+
+def build_batches(args) -> list[dict[str, torch.Tensor]]:
+    vocab_size = bert_config(args).vocab_size
+    generator = torch.Generator().manual_seed(args.seed)
+    lengths = tweet_lengths(args.batch_size * 4, args.seed)
+    return [make_batch(lengths[i : i + args.batch_size], vocab_size, generator)
+            for i in range(0, len(lengths), args.batch_size)]
+
+
+def build_model(args, switches: dict) -> MGCMTForTokenClassification:
+    torch.manual_seed(args.seed)
+    return MGCMTForTokenClassification(MGCMTConfig(text_config=bert_config(args), **switches))
+
+
+def cpu_peak_growth(args, switches: dict, dtype: torch.dtype) -> float:
+    """Runs in a fresh process: MiB of peak resident set added by one model's training and inference steps."""
+    torch.set_num_threads(args.threads)
+    batches = build_batches(args)
+    before = peak_rss_mib()
+    measure(build_model(args, switches), batches, torch.device("cpu"), dtype, steps=1)
+    return peak_rss_mib() - before
 
 
 def main() -> None:
@@ -134,31 +168,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     device, dtype = torch.device(args.device), {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
-    torch.manual_seed(args.seed)
-    text_config = BertConfig(vocab_size=30522, **SIZES[args.size])
-    generator = torch.Generator().manual_seed(args.seed)
-    lengths = tweet_lengths(args.batch_size * 4, args.seed)
-    batches = [make_batch(lengths[i : i + args.batch_size], text_config.vocab_size, generator)
-               for i in range(0, len(lengths), args.batch_size)]
+    args.threads = torch.get_num_threads()
+    text_config = bert_config(args)
+    batches = build_batches(args)
     words = sum(int(b["word_mask"].sum()) for b in batches) / (len(batches) * args.batch_size)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches) / (len(batches) * args.batch_size)
     print(f"{args.size} encoder ({text_config.hidden_size}-d, {text_config.num_hidden_layers} layers), {device}, "
           f"{args.dtype}, batch {args.batch_size}, {words:.1f} words / {tokens:.1f} sub-tokens per tweet, "
-          f"{torch.get_num_threads()} CPU threads")
+          f"{args.threads} CPU threads")
     results = {}
     for name, switches in (("baseline", BASELINE), ("mgcmt", {})):
-        torch.manual_seed(args.seed)
-        model = MGCMTForTokenClassification(MGCMTConfig(text_config=text_config, **switches))
+        model = build_model(args, switches)
         results[name] = measure(model, batches, device, dtype, args.steps)
         del model
         gc.collect()
+        if device.type == "cpu":  # peak memory of this model alone, in a new process
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                results[name]["memory"] = pool.apply(cpu_peak_growth, (args, switches, dtype))
     for name, r in results.items():
         print(f"{name:9} params {r['parameters'] / 1e6:7.1f} M  train step {r['train'] * 1000:8.1f} ms  "
               f"inference {r['infer'] * 1000:8.1f} ms  forward {r['flops'] / 1e9:8.1f} GFLOP  "
-              f"{'peak' if device.type == 'cuda' else 'RSS growth'} {r['memory']:8.0f} MiB")
+              f"peak memory {r['memory']:8.0f} MiB")
     base, full = results["baseline"], results["mgcmt"]
     print(f"ratio MGCMT / baseline: train step {full['train'] / base['train']:.2f}x  inference "
-          f"{full['infer'] / base['infer']:.2f}x  forward FLOPs {full['flops'] / base['flops']:.2f}x")
+          f"{full['infer'] / base['infer']:.2f}x  forward FLOPs {full['flops'] / base['flops']:.2f}x  "
+          f"peak memory {full['memory'] / base['memory']:.2f}x")
 
 
 if __name__ == "__main__":
