@@ -34,20 +34,19 @@ GLOVE=(--word_vectors "$GLOVE_DIR/glove_6B_50d_emb.npy" --vectors_words "$GLOVE_
 W2V_ARGS=(--word_vectors "${W2V:-w2v-train-200d.bin}" --vectors_format word2vec-binary)
 TEXT_ONLY=(--use_semantic_augmentation false --use_text_object false --use_entity_span_detection false
            --use_text_encoder false)
+TEXT_OBJ=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
+          --object_source captions)
 case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all (and the uni-text layer)
   baseline) SWITCHES=("${TEXT_ONLY[@]}") ;;
   esd) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_text_encoder false) ;;
   semaug) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${GLOVE[@]}") ;;
   semaugw2v) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${W2V_ARGS[@]}") ;;
-  textobj) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
-                     --object_source captions) ;;
-  textobjctl) SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
-                        --object_source captions --shuffle_captions_seed "$SEED") ;;
+  textobj) SWITCHES=("${TEXT_OBJ[@]}") ;;
+  textobjctl) SWITCHES=("${TEXT_OBJ[@]}" --shuffle_captions_seed "$SEED") ;;
   textobjnone) NONE=$RUNS_DIR/captions_none_$TAG.json; mkdir -p "$RUNS_DIR"
                python -c "import json, sys; json.dump(dict.fromkeys(json.load(open(sys.argv[1])), ''), open(sys.argv[2], 'w'))" \
                  "$DATA_ROOT/$DATASET/image_captions_catr.json" "$NONE"
-               SWITCHES=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
-                         --object_source captions --captions_file "$NONE") ;;
+               SWITCHES=("${TEXT_OBJ[@]}" --captions_file "$NONE") ;;
   full) SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
   *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
