@@ -34,13 +34,14 @@ GLOVE=(--word_vectors "$GLOVE_DIR/glove_6B_50d_emb.npy" --vectors_words "$GLOVE_
 W2V_ARGS=(--word_vectors "${W2V:-w2v-train-200d.bin}" --vectors_format word2vec-binary)
 TEXT_ONLY=(--use_semantic_augmentation false --use_text_object false --use_entity_span_detection false
            --use_text_encoder false)
+SEM_AUG=(--use_text_object false --use_entity_span_detection false --use_text_encoder false)
 TEXT_OBJ=(--use_semantic_augmentation false --use_entity_span_detection false --use_text_encoder false
           --object_source captions)
 case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all (and the uni-text layer)
   baseline) SWITCHES=("${TEXT_ONLY[@]}") ;;
   esd) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_text_encoder false) ;;
-  semaug) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${GLOVE[@]}") ;;
-  semaugw2v) SWITCHES=(--use_text_object false --use_entity_span_detection false --use_text_encoder false "${W2V_ARGS[@]}") ;;
+  semaug) SWITCHES=("${SEM_AUG[@]}" "${GLOVE[@]}") ;;
+  semaugw2v) SWITCHES=("${SEM_AUG[@]}" "${W2V_ARGS[@]}") ;;
   textobj) SWITCHES=("${TEXT_OBJ[@]}") ;;
   textobjctl) SWITCHES=("${TEXT_OBJ[@]}" --shuffle_captions_seed "$SEED") ;;
   textobjnone) NONE=$RUNS_DIR/captions_none_$TAG.json; mkdir -p "$RUNS_DIR"
