@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "real_runs.sh"
 
 # `python -c CODE PACKAGE` (the script's package lookup) answers a fake folder, or fails for the packages in
-# $STUB_MISSING; any other call appends its arguments, one per line, to $STUB_LOG.
+# $STUB_MISSING; any other call writes its arguments, one per line, to $STUB_LOG.
 STUB = """#!/usr/bin/env bash
 if [ "$1" = -c ]; then
   case " $STUB_MISSING " in *" $3 "*) echo "No module named $3" >&2; exit 1;; esac
