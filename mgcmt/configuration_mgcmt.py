@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from transformers import AutoConfig
 from transformers.activations import ACT2FN
-from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.configuration_utils import PreTrainedConfig
+
+try:  # transformers >= 5.20 declares sub-configs with a spec (default model type included)
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # transformers 5.17-5.19: a plain mapping; the default is filled in `_text_config`
+    SubConfigSpec = None
 
 # The four entity types of TWITTER-2015/2017 (OTHER is read as MISC), in BIO2.
 DEFAULT_ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC")
@@ -19,6 +24,7 @@ DEFAULT_ENTITY_TYPES = ("PER", "LOC", "ORG", "MISC")
 ESD_LABELS = ("O", "B", "I")
 
 WORD_POOLING_CHOICES = ("sum", "first")
+TEXT_PATH_INIT_CHOICES = ("identity", "random")
 
 # The paper's ablations (Tables 4-6) as positive switches of MGCMTConfig; each removes its modules when False.
 ABLATION_SWITCHES = (
@@ -53,6 +59,26 @@ def span_label(label: str) -> str:
     if prefix in ("B", "I") and sep and entity_type:
         return prefix
     raise ValueError(f"Label {label!r} is not a BIO2 label: use 'O', 'B-<TYPE>' or 'I-<TYPE>'.")
+
+
+def _text_config(text_config: dict | PreTrainedConfig | None) -> PreTrainedConfig:
+    """The text encoder's config from a config, a dict (its `model_type`, default `"bert"`) or `None` (BERT-base).
+
+    Done here rather than left to the library, whose way of declaring a sub-config's default changed in 5.20.
+    """
+    if isinstance(text_config, PreTrainedConfig):
+        return text_config
+    from transformers import CONFIG_MAPPING
+
+    if text_config is None:
+        return CONFIG_MAPPING["bert"]()
+    if not isinstance(text_config, dict):
+        raise TypeError(f"`text_config` must be a config, a dict or None, got {type(text_config).__name__}.")
+    values = dict(text_config)
+    model_type = values.pop("model_type", "bert")
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(f"`text_config` has model_type {model_type!r}, which transformers does not know.")
+    return CONFIG_MAPPING[model_type](**values)
 
 
 class MGCMTConfig(PreTrainedConfig):
@@ -97,6 +123,15 @@ class MGCMTConfig(PreTrainedConfig):
             Depth of each cross-modality transformer (basic level and each stage of the superior level).
         word_pooling (`str`, *optional*, defaults to `"sum"`):
             How sub-token states become a word state: `"sum"` (Eq. 1) or `"first"` (first sub-token).
+        text_path_init (`str`, *optional*, defaults to `"identity"`):
+            Start of the new layers between the pretrained text encoder and the CRF. `"identity"`: Eq. 4's
+            `Linear([E^B, E^A])` starts as identity on the E^B block (when the encoder's size is `hidden_size`)
+            and a normal(0, `initializer_range`) E^A block, and the unimodal text transformer starts with its
+            residual branches' output projections at zero, so that at step 0 the text path h carries the
+            encoder's word states (layer-normed) rather than a random mix of them; still exactly Eq. 4 and
+            Eq. 9-12, only the starting point differs. `"random"`: every new layer normal(0,
+            `initializer_range`), as earlier versions. Only new weights are touched: loading a checkpoint is
+            unaffected.
         use_semantic_augmentation (`bool`, *optional*, defaults to `True`):
             Semantic augmentation (Eq. 2-4; Table 6 "w/o SemAug" when `False`).
         augmentation_size (`int`, *optional*, defaults to 200):
@@ -149,7 +184,10 @@ class MGCMTConfig(PreTrainedConfig):
         "text_image_superior_attentions", "text_object_attentions", "object_text_attentions",
         "text_object_superior_attentions",
     ]
-    sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+    else:
+        sub_configs = {"text_config": AutoConfig}
 
     text_config: dict | PreTrainedConfig | None = None
     hidden_size: int | None = None
@@ -166,6 +204,7 @@ class MGCMTConfig(PreTrainedConfig):
     cross_modal_layers: int = 1
     esd_encoder_layers: int = 1
     word_pooling: str = "sum"
+    text_path_init: str = "identity"
     use_semantic_augmentation: bool = True
     augmentation_size: int = 200
     use_text_image: bool = True
@@ -189,6 +228,7 @@ class MGCMTConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(bio_labels()))
         elif self.id2label is None and self.label2id is not None:
             self.id2label = {int(index): label for label, index in self.label2id.items()}
+        self.text_config = _text_config(self.text_config)
         super().__post_init__(**kwargs)
         self.label2id = {label: index for index, label in self.id2label.items()}
 
@@ -210,6 +250,8 @@ class MGCMTConfig(PreTrainedConfig):
             raise ValueError(f"The label set must contain 'O', got {list(self.label2id)}.")
         if self.word_pooling not in WORD_POOLING_CHOICES:
             raise ValueError(f"`word_pooling` must be one of {WORD_POOLING_CHOICES}, got {self.word_pooling!r}.")
+        if self.text_path_init not in TEXT_PATH_INIT_CHOICES:
+            raise ValueError(f"`text_path_init` must be one of {TEXT_PATH_INIT_CHOICES}, got {self.text_path_init!r}.")
         if self.hidden_act not in ACT2FN:
             raise ValueError(f"`hidden_act` must be one of {sorted(ACT2FN)}, got {self.hidden_act!r}.")
         if self.hidden_size % self.num_attention_heads != 0:

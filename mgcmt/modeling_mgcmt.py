@@ -188,7 +188,20 @@ class MGCMTSemanticAugmentation(nn.Module):
 
     def __init__(self, encoder_size: int, augmentation_size: int, hidden_size: int):
         super().__init__()
+        self.encoder_size = encoder_size
         self.dense = nn.Linear(encoder_size + augmentation_size, hidden_size)
+
+    @torch.no_grad()
+    def init_identity(self, std: float) -> None:
+        """Start Eq. 4 where the text encoder is: `E = E^B + W_A E^A`, an identity E^B block and a normal(0, `std`)
+        E^A block, zero bias (the `"identity"` `text_path_init`; the official code adds the augmentation to E^B,
+        the same function at step 0). Needs `encoder_size == hidden_size`; a loaded weight is left alone."""
+        weight, bias = self.dense.weight, self.dense.bias
+        if getattr(weight, "_is_hf_initialized", False):
+            return
+        weight[:, : self.encoder_size].copy_(torch.eye(self.encoder_size, dtype=weight.dtype, device=weight.device))
+        weight[:, self.encoder_size :].normal_(0.0, std)
+        init.zeros_(bias)
 
     def forward(self, word_states: torch.Tensor, augmentation_embeds: torch.Tensor) -> torch.Tensor:
         return self.dense(torch.cat([word_states, augmentation_embeds], dim=-1))  # (batch, num_words, hidden)
@@ -259,6 +272,15 @@ class MGCMTAttentionLayer(nn.Module):
         states = self.attention_norm(query + self.dropout(z))  # Eq. 11
         ffn = self.ffn_output(self.activation(self.intermediate(states)))
         return self.ffn_norm(states + self.dropout(ffn)), probs  # Eq. 12
+
+    @torch.no_grad()
+    def init_residual_identity(self) -> None:
+        """Zero the last projection of both residual branches, so that at step 0 the layer is `LN(LN(Q))`: the
+        query passes through normalised, not mixed (the `"identity"` `text_path_init`). Gradients still reach
+        every weight from the first step on (those of the zeroed projections do not vanish)."""
+        for linear in (self.attention.output, self.ffn_output):
+            init.zeros_(linear.weight)
+            init.zeros_(linear.bias)
 
 
 class MGCMTEncoder(nn.Module):
@@ -423,12 +445,25 @@ class MGCMTPreTrainedModel(PreTrainedModel):
         pytorch-crf's transitions uniform in [-0.1, 0.1] as `CRF.reset_parameters`. `transformers.initialization`
         skips tensors loaded from a checkpoint, so only missing weights are initialised. The official code mixes
         several initialisation regimes by the order its modules are built; we do not reproduce that: every new
-        layer starts from normal(0, `initializer_range`) weights and zero biases."""
+        layer starts from normal(0, `initializer_range`) weights and zero biases, except, with `text_path_init=
+        "identity"` (the default), the text path's layers (see `MGCMTModel.init_text_path_identity`)."""
         super()._init_weights(module)
         if isinstance(module, CRF):
             init.uniform_(module.start_transitions, -0.1, 0.1)
             init.uniform_(module.end_transitions, -0.1, 0.1)
             init.uniform_(module.transitions, -0.1, 0.1)
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """transformers' per-module initialisation, then the `"identity"` start of the text path. That start is
+        applied here, not in `_init_weights`: for custom code, transformers marks a module without parameters of its
+        own as initialised without passing it to `_init_weights`, and MGCMTModel and the Eq. 4 module are such
+        containers. Loaded weights stay untouched either way."""
+        super().initialize_weights()
+        if self.config.text_path_init == "identity":
+            for module in self.modules():
+                if isinstance(module, MGCMTModel):
+                    module.init_text_path_identity()
 
 
 class MGCMTModel(MGCMTPreTrainedModel):
@@ -470,6 +505,21 @@ class MGCMTModel(MGCMTPreTrainedModel):
         both = config.use_text_image and config.use_text_object
         self.fusion = nn.Linear(2 * config.hidden_size, config.hidden_size) if both else None  # Eq. 15
         self.post_init()
+
+    def init_text_path_identity(self) -> None:
+        """The `"identity"` start of the new layers between the text encoder and the CRF (see `text_path_init` in
+        [`MGCMTConfig`]): Eq. 4 as identity on E^B (when the encoder's size is `hidden_size`), and the unimodal
+        text transformer's residual branches zeroed, so that h starts as the (layer-normed) encoder word states
+        instead of a random mix of them. The alignment layer of an encoder of another size stays random."""
+        if getattr(self, "_text_path_identity_done", False):  # once per model, also when nested in a head model
+            return
+        self._text_path_identity_done = True
+        std = self.config.initializer_range
+        if isinstance(self.text_input, MGCMTSemanticAugmentation) and self.text_input.encoder_size == self.config.hidden_size:
+            self.text_input.init_identity(std)
+        if self.text_transformer is not None:
+            for layer in self.text_transformer.layers:
+                layer.init_residual_identity()
 
     @property
     def output_size(self) -> int:

