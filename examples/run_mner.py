@@ -46,6 +46,7 @@ import math
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from transformers import (
     EarlyStoppingCallback,
     HfArgumentParser,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -181,6 +183,27 @@ class MNERTrainingArguments(TrainingArguments):
                                      "Needs evaluation and --load_best_model_at_end (the defaults)."})
     early_stopping_threshold: float = field(
         default=0.0, metadata={"help": "Least dev F1 gain (in points) that counts as an improvement."})
+    max_train_minutes: float | None = field(
+        default=None, metadata={"help": "Stop training at the first epoch end after this many minutes (wall clock, "
+                                        "this process); the best dev checkpoint is still the one evaluated on test."})
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Ends training at the first epoch end past a wall-clock budget (the epoch's evaluation and checkpoint still
+    happen), so that a run on a lent machine finishes with results instead of being killed."""
+
+    def __init__(self, minutes: float):
+        self.minutes = minutes
+        self.start = time.monotonic()
+        self.stopped = False
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if (time.monotonic() - self.start) / 60 >= self.minutes:
+            logger.info("Time budget of %.1f min reached at epoch %.0f: training stops after this epoch.",
+                        self.minutes, state.epoch)
+            control.should_training_stop = True
+            self.stopped = True
+        return control
 
 
 def early_stopping_callbacks(args: MNERTrainingArguments) -> list:
@@ -193,6 +216,16 @@ def early_stopping_callbacks(args: MNERTrainingArguments) -> list:
         logger.info("No early stopping: it needs evaluation during training and --load_best_model_at_end true.")
         return []
     return [EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold)]
+
+
+def stopping_callbacks(args: MNERTrainingArguments) -> list:
+    """Early stopping on dev F1 (when allowed) and the wall-clock budget (when given)."""
+    callbacks = early_stopping_callbacks(args)
+    if args.max_train_minutes is not None:
+        if args.max_train_minutes <= 0:
+            raise ValueError(f"--max_train_minutes must be > 0, got {args.max_train_minutes}.")
+        callbacks.append(TimeBudgetCallback(args.max_train_minutes))
+    return callbacks
 
 
 class MGCMTTrainer(Trainer):
@@ -488,10 +521,11 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     training_args.push_to_hub = False  # the Trainer would push every checkpoint; we push the final run once
     if data_args.export_code:
         enable_remote_code()
+    stopping = stopping_callbacks(training_args)
     trainer = MGCMTTrainer(
         model=model, args=training_args, train_dataset=dataset["train"], eval_dataset=dataset["validation"],
         data_collator=MNERCollator(processor, features_dir, objects_dir), processing_class=tokenizer,
-        compute_metrics=compute_metrics, callbacks=early_stopping_callbacks(training_args) + list(callbacks or []),
+        compute_metrics=compute_metrics, callbacks=stopping + list(callbacks or []),
         new_layers_learning_rate=model_args.new_layers_learning_rate)
 
     results = {}
@@ -506,6 +540,8 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
         trainer.save_state()
         processor.save_pretrained(training_args.output_dir)
         results.update(train_result.metrics)
+        budget = [callback for callback in stopping if isinstance(callback, TimeBudgetCallback)]
+        results["stopped_by_time_budget"] = bool(budget and budget[0].stopped)
         if trainer.state.best_model_checkpoint:
             results["best_checkpoint"] = Path(trainer.state.best_model_checkpoint).name
             results["best_validation_f1"] = trainer.state.best_metric

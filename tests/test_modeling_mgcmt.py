@@ -41,10 +41,16 @@ def tester():
     return MGCMTModelTester()
 
 
-def test_output_shapes_and_predictions(tester):
+def on(device, inputs):
+    return {key: None if value is None else value.to(device) for key, value in inputs.items()}
+
+
+def test_output_shapes_and_predictions(tester, device):
     config, inputs = tester.prepare_config_and_inputs()
-    model = MGCMTForTokenClassification(config).eval()
+    inputs = on(device, inputs)
+    model = MGCMTForTokenClassification(config).eval().to(device)
     out = model(**inputs)
+    assert out.predictions.device.type == device.type
     assert out.logits.shape == (2, 4, config.num_labels)
     assert out.esd_logits.shape == (2, 4, 3)
     assert out.word_mask.tolist() == [[True] * 4, [True, True, False, False]]
@@ -75,13 +81,13 @@ def test_loss_only_with_labels_and_equals_eq19(tester):
     torch.testing.assert_close(out.loss, out.main_loss)
 
 
-def test_viterbi_predictions_are_the_best_path(tester):
+def test_viterbi_predictions_are_the_best_path(tester, device):
     config, inputs = tester.prepare_config_and_inputs()
-    model = MGCMTForTokenClassification(config).eval()
+    model = MGCMTForTokenClassification(config).eval().to(device)
     inputs.pop("labels")
-    out = model(**inputs)
+    out = model(**on(device, inputs))
     # brute force over all label sequences of the 2-word tweet (row 1): the CRF score of Eq. 16
-    emissions, crf = out.logits[1].detach(), model.crf.requires_grad_(False)
+    emissions, crf = out.logits[1].detach().cpu(), model.crf.requires_grad_(False).cpu()
 
     def score(path):
         first, second = path
@@ -95,11 +101,11 @@ def test_viterbi_predictions_are_the_best_path(tester):
 
 
 @pytest.mark.parametrize("combo", legal_switch_combinations(), ids=lambda c: "-".join(f"no_{k[4:]}" for k, v in c.items() if not v) or "full")
-def test_every_parameter_gets_a_gradient(tester, combo):
+def test_every_parameter_gets_a_gradient(tester, combo, device):
     config, inputs = tester.prepare_config_and_inputs(**combo)
     torch.manual_seed(0)
-    model = MGCMTForTokenClassification(config).train()
-    model(**inputs).loss.backward()
+    model = MGCMTForTokenClassification(config).train().to(device)
+    model(**on(device, inputs)).loss.backward()
     missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert missing == []
 
@@ -160,14 +166,14 @@ def test_one_visual_module_feeds_p_directly(tester):
 
 
 def real_logits(model, inputs, rows=slice(None)):
-    out = model(**inputs)
+    out = model(**on(model.device, inputs))
     return [out.logits[row, : int(out.word_mask[row].sum())] for row in range(out.logits.shape[0])][rows]
 
 
-def test_padding_is_invisible(tester):
+def test_padding_is_invisible(tester, device):
     config, inputs = tester.prepare_config_and_inputs()
     inputs.pop("labels")
-    model = MGCMTForTokenClassification(config).eval()
+    model = MGCMTForTokenClassification(config).eval().to(device)
     reference = real_logits(model, inputs)
 
     padded = dict(inputs)
@@ -297,23 +303,24 @@ def test_word_pooling_sums_or_takes_the_first_sub_token():
     torch.testing.assert_close(first[1, 1], states[1, 2])
 
 
-def test_save_and_load_round_trip(tester, tmp_path):
+def test_save_and_load_round_trip(tester, tmp_path, device):
     config, inputs = tester.prepare_config_and_inputs()
-    model = MGCMTForTokenClassification(config).eval()
+    inputs = on(device, inputs)
+    model = MGCMTForTokenClassification(config).eval().to(device)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     for loader in (MGCMTForTokenClassification, AutoModelForTokenClassification):
         loaded, info = loader.from_pretrained(tmp_path, output_loading_info=True)
         assert isinstance(loaded, MGCMTForTokenClassification)
         assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
-        loaded.eval()
+        loaded.eval().to(device)
         reference, state = model.state_dict(), loaded.state_dict()
         assert reference.keys() == state.keys()
         assert all(torch.equal(reference[key], state[key]) for key in reference)
         torch.testing.assert_close(model(**inputs).logits, loaded(**inputs).logits, rtol=0, atol=0)
     base = AutoModel.from_pretrained(tmp_path)
     assert isinstance(base, MGCMTModel)
-    torch.testing.assert_close(base.fusion.weight, model.mgcmt.fusion.weight)
+    torch.testing.assert_close(base.fusion.weight, model.mgcmt.fusion.weight.cpu())
 
 
 def test_a_crf_missing_from_the_checkpoint_is_initialised(tester, tmp_path):
@@ -473,3 +480,23 @@ def test_identity_start_never_touches_loaded_weights(tester, tmp_path):
     loaded = MGCMTForTokenClassification.from_pretrained(tmp_path)
     reference, state = model.state_dict(), loaded.state_dict()
     assert all(torch.equal(reference[key], state[key]) for key in reference)
+
+
+def test_bf16_autocast_trains_and_predicts_like_fp32(tester, device):
+    config, inputs = tester.prepare_config_and_inputs(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    inputs = on(device, inputs)
+    torch.manual_seed(0)
+    model = MGCMTForTokenClassification(config).to(device)
+    with torch.no_grad():
+        reference = model.eval()(**inputs)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        out = model.train()(**inputs)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and out.loss.item() == pytest.approx(reference.loss.item(), rel=0.05)
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == []
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: weights stay fp32
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
+        predicted = model.eval()(**{k: v for k, v in inputs.items() if k != "labels"})
+    assert predicted.predictions.dtype == torch.long
+    torch.testing.assert_close(predicted.logits.float(), reference.logits, rtol=0.05, atol=0.05)

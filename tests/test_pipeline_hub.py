@@ -215,3 +215,17 @@ def test_push_to_hub_uploads_model_processor_and_card(tmp_path, monkeypatch):
                  "augmentation.safetensors", "modeling_mgcmt.py"):
         assert name in files
     assert "checkpoint-*" in ignored and "smoke_assets/**" in ignored and "features/**" in ignored
+
+
+@needs_extras
+def test_pipeline_on_the_test_device_matches_cpu(trained, device):
+    """`device=0` on a GPU machine (MGCMT_TEST_DEVICE=cuda), the CPU otherwise: the same entities and scores."""
+    cpu = pipeline("multimodal-ner", model=str(trained), device="cpu")
+    on_device = pipeline("multimodal-ner", model=str(trained), device=0 if device.type == "cuda" else "cpu")
+    assert on_device.model.device.type == device.type
+    inputs = [{"text": "Anna Berg arrives in Oslo today", "image": picture()},
+              {"text": "Globex opens a new office in Lima", "image": None}]
+    for expected, got in zip(cpu(inputs, batch_size=2), on_device(inputs, batch_size=2)):
+        assert [(e["entity_group"], e["start"], e["end"]) for e in got] == [
+            (e["entity_group"], e["start"], e["end"]) for e in expected]
+        assert [e["score"] for e in got] == pytest.approx([e["score"] for e in expected], abs=1e-3)

@@ -298,3 +298,14 @@ def test_new_layers_rate_never_reaches_a_pretrained_part(tmp_path):
     new = [n for n in named if n not in backbone + encoder]
     assert {rate[id(named[n])] for n in new} == {1e-3}
     assert decay[id(named["classifier.weight"])] == 0.01 and decay[id(named["classifier.bias"])] == 0.0
+
+
+def test_time_budget_ends_training_at_an_epoch_end_with_results(tmp_path):
+    out = tmp_path / "budget"
+    results = run_mner.main(QUICK + ["--output_dir", str(out), "--num_train_epochs", "6", "--max_train_minutes", "0.0001"])
+    assert results["epoch"] == pytest.approx(1.0) and results["stopped_by_time_budget"] is True
+    assert results["best_checkpoint"] == "checkpoint-" + str(json.loads((out / "trainer_state.json").read_text())["global_step"])
+    assert "test_f1" in json.loads((out / "all_results.json").read_text())
+    with pytest.raises(ValueError, match="--max_train_minutes must be > 0"):
+        run_mner.stopping_callbacks(run_mner.parse_arguments(["--smoke", "--output_dir", str(tmp_path),
+                                                              "--max_train_minutes", "0"])[2])
