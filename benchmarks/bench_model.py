@@ -35,6 +35,7 @@ from transformers import BertConfig
 from mgcmt import MGCMTConfig, MGCMTForTokenClassification
 
 SIZES = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),  # dry runs
     "mini": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }

