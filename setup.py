@@ -23,7 +23,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.24",
 ]
 EXTRAS = {
-    "train": ["datasets>=3.0", "accelerate>=1.0", "evaluate>=0.4", "seqeval>=1.2.2"],
+    "train": ["datasets>=3.0", "accelerate>=1.0", "evaluate>=0.4", "seqeval>=1.2.2", "filelock>=3.12"],  # filelock: the output folder's lock
     "features": ["timm>=1.0", "torchvision>=0.17", "Pillow>=10.0"],
     "augment": ["gensim>=4.3", "pyarrow>=14"],
 }

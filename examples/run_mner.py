@@ -47,7 +47,9 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+import zipfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -61,15 +63,15 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 import mgcmt
 from mgcmt import MGCMTForTokenClassification, MGCMTProcessor
 from mgcmt.augmentation import SemanticAugmentationTable, WordVectors
-from mgcmt.data import load_mner_dataset
+from mgcmt.data import load_mner_dataset, split_file
 from mgcmt.hub import enable_remote_code, push_run_to_hub
 from mgcmt.hub_cards import build_model_card
-from mgcmt.image_features import FeatureCache, read_feature_file
+from mgcmt.image_features import FeatureCache, feature_file_name, read_feature_file
 from mgcmt.metrics import entity_scores, table2_row
 
 logger = logging.getLogger("run_mner")
@@ -294,6 +296,141 @@ class MNERCollator:
         return dict(batch)
 
 
+# -- checkpoints, the output folder's lock, the arguments of a resumed run --------------------------------------------
+LOCK_FILE = ".run_mner.lock"
+ARGUMENTS_FILE = "run_arguments.json"
+# training arguments that may change between a run and its resumption without changing what is trained
+RESUME_FREE_ARGUMENTS = {"resume_from_checkpoint", "hub_token", "max_train_minutes", "disable_tqdm", "local_rank",
+                         "dataloader_num_workers", "logging_dir", "run_name", "per_device_eval_batch_size"}
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a safetensors file is unusable (unreadable header, truncated data), or `None`."""
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if path.stat().st_size < 8 + size:
+                return f"{path.name} is truncated (its header alone is {8 + size} bytes, the file {path.stat().st_size})"
+            header = json.loads(handle.read(size))
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        return f"{path.name} is unreadable ({type(error).__name__})"
+    if path.stat().st_size < 8 + size + end:
+        return f"{path.name} is truncated ({path.stat().st_size} of {8 + size + end} bytes)"
+    return None
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (a run killed while writing it), or `None` when it is complete."""
+    state = checkpoint / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "trainer_state.json is unreadable"
+    weights = sorted(checkpoint.glob("model*.safetensors"))
+    if not weights:
+        return "no model.safetensors"
+    for path in weights:
+        if problem := safetensors_problem(path):
+            return problem
+    for name in ("optimizer.pt", "scheduler.pt"):  # torch.save writes zip archives; a cut one has no directory
+        path = checkpoint / name
+        if path.exists() and not zipfile.is_zipfile(path):
+            return f"{name} is truncated or unreadable"
+    return None
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint folder of `output_dir` that is complete; incomplete newer ones are named in a warning."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    steps = []
+    for path in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = path.name[len(PREFIX_CHECKPOINT_DIR) + 1:]
+        if path.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), path))
+    for _, path in sorted(steps, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return str(path)
+        logger.warning("Skipping the incomplete checkpoint %s (%s): the run was probably killed while writing it.",
+                       path, problem)
+    return None
+
+
+@contextmanager
+def output_dir_lock(training_args):
+    """Hold `<output_dir>/.run_mner.lock` for the run (main process), so that a second run on the same folder stops
+    at once instead of overwriting this one's model and checkpoints. The lock ends with the process."""
+    if training_args.process_index != 0:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(Path(training_args.output_dir) / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RuntimeError(f"Another run is using --output_dir {training_args.output_dir!r} (it holds "
+                           f"{Path(training_args.output_dir) / LOCK_FILE}); wait for it to end, or choose another "
+                           "--output_dir.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_arguments(model_args, data_args, training_args) -> dict:
+    training = {key: value for key, value in training_args.to_dict().items() if key not in RESUME_FREE_ARGUMENTS}
+    return json.loads(json.dumps({"model": asdict(model_args), "data": asdict(data_args), "training": training},
+                                 default=str))
+
+
+def warn_on_changed_arguments(output_dir: str, arguments: dict) -> None:
+    """Compare a resumed run's arguments with those its checkpoints were trained with; warn naming each change."""
+    path = Path(output_dir) / ARGUMENTS_FILE
+    if not path.is_file():
+        return
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        logger.warning("Cannot read %s: the arguments of the resumed run are not compared.", path)
+        return
+    changes = [f"--{key} {before.get(group, {}).get(key)!r} -> {value!r}"
+               for group, values in arguments.items() for key, value in values.items()
+               if key in before.get(group, {}) and before[group][key] != value]
+    if changes:
+        logger.warning("Resuming a run with other arguments than its checkpoints were trained with: %s.",
+                       "; ".join(changes))
+
+
+def check_tweet_lengths(processor: MGCMTProcessor, dataset) -> None:
+    """Every split's tweets fit `max_length`, checked before training (not at the first test batch after it)."""
+    problems = []
+    for split, rows in dataset.items():
+        for index, count in processor.too_long(rows["tokens"]):
+            problems.append(f"{split_file(rows)}:{rows[index]['line']}: tweet IMGID:{rows[index]['image_id']} "
+                            f"({split}) has {count} sub-tokens")
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"{len(problems)} tweet(s) are over --max_length {processor.max_length} (nothing is truncated "
+                         f"silently): raise --max_length.\n  {shown}")
+
+
+def check_coverage(dataset, what: str, has, required: bool = True) -> None:
+    """Log, per split, how many tweets `has` (an image's grid features, objects, ...); fail on a split with none."""
+    for split, rows in dataset.items():
+        count = sum(bool(has(image_id)) for image_id in rows["image_id"])
+        logger.info("%s: %d of %d tweets have %s", split, count, len(rows), what)
+        if count == 0 and required:
+            raise ValueError(f"No tweet of the {split} split ({split_file(rows)}) has {what}: check the image ids "
+                             "against the files, or switch the module off.")
+
+
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, MNERTrainingArguments]:
     parser = HfArgumentParser((ModelArguments, DataArguments, MNERTrainingArguments), description=__doc__,
                               formatter_class=_HelpFormatter)
@@ -380,13 +517,22 @@ def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArg
     cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", extractor.identity)
     pairs = _image_paths(dataset)
     image_ids = sorted(pairs)
-    # one pass in chunks, so an interrupted extraction keeps what it finished
-    chunk = 512
-    for start in range(0, len(image_ids), chunk):
-        ids = image_ids[start : start + chunk]
-        cache.compute(ids, [pairs[i] for i in ids], extractor, progress=True)
-    logger.info("grid features of %d images in %s", len(image_ids), cache.directory)
+    # each batch is written as it is done, so an interrupted extraction keeps what it finished
+    cache.compute(image_ids, [pairs[i] for i in image_ids], extractor, progress=True, unreadable=_unreadable(data_args))
+    _log_skipped(cache, "grid features")
+    logger.info("grid features of %d images in %s", len(image_ids) - len(cache.skipped), cache.directory)
     return str(cache.directory)  # the collator reads them from there: no extraction at batch time
+
+
+def _unreadable(data_args: DataArguments) -> str:
+    """A corrupt image is a missing one with --missing_image no_image; an error otherwise."""
+    return "skip" if data_args.missing_image == "no_image" else "raise"
+
+
+def _log_skipped(cache: FeatureCache, what: str) -> None:
+    if cache.skipped:
+        logger.warning("%s: %d unreadable image(s) read as tweets without image (--missing_image no_image): %s",
+                       what, len(cache.skipped), ", ".join(cache.skipped[:10]) + (" ..." if len(cache.skipped) > 10 else ""))
 
 
 def grid_shape(features_dir: str, dataset) -> tuple[int, int]:
@@ -412,10 +558,9 @@ def detect_objects(processor: MGCMTProcessor, dataset, data_args: DataArguments,
     cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", detector.identity)
     pairs = _image_paths(dataset)
     image_ids = sorted(pairs)
-    for start in range(0, len(image_ids), 512):
-        ids = image_ids[start : start + 512]
-        cache.compute(ids, [pairs[i] for i in ids], detector, progress=True)
-    logger.info("objects of %d images in %s", len(image_ids), cache.directory)
+    cache.compute(image_ids, [pairs[i] for i in image_ids], detector, progress=True, unreadable=_unreadable(data_args))
+    _log_skipped(cache, "objects")
+    logger.info("objects of %d images in %s", len(image_ids) - len(cache.skipped), cache.directory)
     return str(cache.directory)
 
 
@@ -425,6 +570,13 @@ def tags_of(ids, id2label) -> list[str]:
 
 def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
     model_args, data_args, training_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    with output_dir_lock(training_args):
+        return run(model_args, data_args, training_args, callbacks)
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNERTrainingArguments,
+        callbacks: list | None = None) -> dict:
+    """Train (unless --do_train false), choose the checkpoint on dev, evaluate test once; return the results."""
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
                         handlers=[logging.StreamHandler(sys.stdout)], force=True)
     level = logging.INFO if training_args.should_log else logging.WARNING
@@ -443,6 +595,16 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
                 raise ValueError("--shuffle_captions_seed is a control for TextObj with --object_source captions.")
             data_args.captions_file = deranged_captions(
                 data_args.captions_file, data_args.shuffle_captions_seed, Path(training_args.output_dir) / "control")
+    checkpoint = None
+    if training_args.do_train:
+        checkpoint = training_args.resume_from_checkpoint or last_complete_checkpoint(training_args.output_dir)
+        if training_args.process_index == 0:
+            arguments = run_arguments(model_args, data_args, training_args)
+            if checkpoint is not None:
+                warn_on_changed_arguments(training_args.output_dir, arguments)
+            Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(training_args.output_dir) / ARGUMENTS_FILE).write_text(json.dumps(arguments, indent=2) + "\n",
+                                                                         encoding="utf-8")
     dataset = load_mner_dataset(data_args.data_dir, image_dir=data_args.image_dir, missing_image=data_args.missing_image)
     if data_args.max_train_samples is not None:
         dataset["train"] = dataset["train"].select(range(min(data_args.max_train_samples, len(dataset["train"]))))
@@ -471,17 +633,27 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
         detector=data_args.detector, detector_weights=data_args.detector_weights,
         score_threshold=data_args.score_threshold, captions_file=data_args.captions_file,
         max_objects=data_args.max_objects, cache_dir=data_args.feature_cache_dir)
+    check_tweet_lengths(processor, dataset)  # every split now, not the test split after hours of training
     features_dir = None
     image_feature_size, image_grid_length = 2048, 49
     if use_images:
         with training_args.main_process_first(desc="grid features"):  # the other processes read the cache
             features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
+        check_coverage(dataset, f"grid features in {features_dir}",
+                       lambda image_id: (Path(features_dir) / feature_file_name(image_id)).is_file())
         image_grid_length, image_feature_size = grid_shape(features_dir, dataset)
         processor.image_grid_length, processor.image_feature_size = image_grid_length, image_feature_size
     objects_dir = None
     if data_args.object_source == "detector" and model_args.use_text_object:
         with training_args.main_process_first(desc="object detection"):
             objects_dir = detect_objects(processor, dataset, data_args, training_args.output_dir)
+        check_coverage(dataset, f"detected objects in {objects_dir}",
+                       lambda image_id: (Path(objects_dir) / feature_file_name(image_id)).is_file())
+    if data_args.object_source == "captions" and model_args.use_text_object:
+        captions = processor.object_extractor()  # read and checked now, naming the file, not at the first batch
+        check_coverage(dataset, f"a caption in {data_args.captions_file}", captions.has)
+        check_coverage(dataset, "at least one caption object", lambda image_id: bool(captions.ids_for(image_id).any()),
+                       required=False)  # an empty caption is a tweet without objects (the no-objects control)
 
     id2label = dict(enumerate(label_names))
     set_seed(training_args.seed)  # the new layers' initialisation depends on the seed alone
@@ -530,11 +702,8 @@ def main(argv: list[str] | None = None, callbacks: list | None = None) -> dict:
 
     results = {}
     if training_args.do_train:
-        checkpoint = training_args.resume_from_checkpoint
-        if checkpoint is None and Path(training_args.output_dir).is_dir():
-            checkpoint = get_last_checkpoint(training_args.output_dir)
-            if checkpoint is not None:
-                logger.info("Resuming from %s (the last checkpoint in the output dir)", checkpoint)
+        if checkpoint is not None:
+            logger.info("Resuming from %s (the last complete checkpoint in the output dir)", checkpoint)
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         trainer.save_state()

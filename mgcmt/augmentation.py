@@ -56,6 +56,11 @@ class WordVectors:
         vectors = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
         if vectors.dim() != 2 or vectors.shape[0] != len(words):
             raise ValueError(f"{len(words)} words but vectors of shape {tuple(vectors.shape)}.")
+        finite = torch.isfinite(vectors).all(dim=1)
+        if not bool(finite.all()):  # one NaN row would make every neighbour score, and so every row of the table, NaN
+            bad = (~finite).nonzero().flatten().tolist()
+            raise ValueError(f"The vector of {words[bad[0]]!r} (row {bad[0]}) is not finite (NaN or infinity); "
+                             f"{len(bad)} such rows in all: fix or drop them.")
         self.words = list(words)
         self.vectors = vectors
         self.index = {word: i for i, word in enumerate(self.words)}
@@ -74,6 +79,13 @@ class WordVectors:
         """From a gensim (>= 4) `KeyedVectors` (e.g. `Word2Vec(...).wv`)."""
         return cls(list(keyed_vectors.index_to_key), keyed_vectors.vectors)
 
+    @staticmethod
+    def _named(path: Path, make) -> "WordVectors":
+        try:
+            return make()
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+
     @classmethod
     def load(cls, path: str | os.PathLike, format: str, words_path: str | os.PathLike | None = None) -> "WordVectors":
         """Read vectors from `path` in `format` (one of `VECTOR_FORMATS`).
@@ -91,12 +103,12 @@ class WordVectors:
             keyed = KeyedVectors.load_word2vec_format(
                 str(path), binary=format == "word2vec-binary", no_header=format == "glove"
             )
-            return cls.from_keyed_vectors(keyed)
+            return cls._named(path, lambda: cls.from_keyed_vectors(keyed))
         if format == "npy":
             if words_path is None:
                 raise ValueError("format='npy' needs `words_path`, the words in row order.")
             vectors = np.load(path, allow_pickle=False)
-            return cls(_read_word_list(Path(words_path)), vectors)
+            return cls._named(path, lambda: cls(_read_word_list(Path(words_path)), vectors))
         raise ValueError(f"`format` must be one of {VECTOR_FORMATS}, got {format!r}.")
 
 

@@ -12,6 +12,7 @@ labels; the processor gives them a word slot.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -45,13 +46,18 @@ def _map_label(label: str, label_map: dict[str, str]) -> str:
     return f"{prefix}-{label_map.get(entity_type, entity_type)}"
 
 
+def _leaves_folder(image_id: str) -> bool:
+    """Whether `<image_dir>/<image_id>.jpg` could name a file outside `image_dir` (a path, not a file name)."""
+    return "/" in image_id or "\\" in image_id or image_id in (".", "..") or os.path.isabs(image_id) or "\0" in image_id
+
+
 def read_conll_file(path: str | os.PathLike, label_names: list[str] | None = None,
                     label_map: dict[str, str] | None = None) -> list[Tweet]:
     """Read one CoNLL file with `IMGID:` lines into tweets, validating every line.
 
-    Raises [`MNERFormatError`] naming the file and line for: a token line before any `IMGID:` line, a line
-    without exactly one TAB, an empty token, an unknown label, a tweet without tokens, or an image id that
-    repeats within the file.
+    Raises [`MNERFormatError`] naming the file and line for: bytes that are not UTF-8, a token line before any
+    `IMGID:` line, a line without exactly one TAB, an empty token, an unknown label, a tweet without tokens, an
+    image id that repeats within the file, or one that is a path rather than a file name (`/`, `..`).
     """
     path = Path(path)
     label_names = bio_labels() if label_names is None else list(label_names)
@@ -70,7 +76,14 @@ def read_conll_file(path: str | os.PathLike, label_names: list[str] | None = Non
         tweets.append(current)
         current = None
 
-    with open(path, encoding="utf-8-sig") as handle:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise MNERFormatError(f"{path}:{line}: not valid UTF-8 ({error.reason}: byte {data[error.start:error.start + 1]!r}); "
+                              "re-encode the file as UTF-8") from None
+    with io.StringIO(text, newline=None) as handle:  # universal newlines, as open() in text mode
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if line.startswith("IMGID:"):
@@ -78,6 +91,9 @@ def read_conll_file(path: str | os.PathLike, label_names: list[str] | None = Non
                 image_id = line[len("IMGID:"):].strip()
                 if not image_id:
                     raise MNERFormatError(f"{path}:{number}: empty image id in {line!r}")
+                if _leaves_folder(image_id):
+                    raise MNERFormatError(f"{path}:{number}: image id {image_id!r} must be a file name (no folders, "
+                                          "no '..', not absolute): it names <image_dir>/<id>.jpg")
                 if image_id in seen:
                     raise MNERFormatError(
                         f"{path}:{number}: duplicate image id {image_id!r} (first at line {seen[image_id]})"
@@ -135,7 +151,8 @@ def load_mner_dataset(
         splits: which splits to load; each must have its file.
 
     Columns: `id` (string, running index within the split), `tokens`, `ner_tags` (`ClassLabel` ids),
-    `image_id`, and `image_path` when `image_dir` is given.
+    `image_id`, `line` (the tweet's `IMGID:` line in its file, 1-based), and `image_path` when `image_dir` is
+    given. Each split's `info.description` starts with its file's path (see [`split_file`]).
     """
     from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
@@ -148,7 +165,7 @@ def load_mner_dataset(
         raise FileNotFoundError(f"Image directory {str(image_dir)!r} does not exist.")
     label_names = bio_labels() if label_names is None else list(label_names)
     columns = {"id": Value("string"), "tokens": List(Value("string")),
-               "ner_tags": List(ClassLabel(names=label_names)), "image_id": Value("string")}
+               "ner_tags": List(ClassLabel(names=label_names)), "image_id": Value("string"), "line": Value("int32")}
     if image_dir is not None:
         columns["image_path"] = Value("string")
     features = Features(columns)
@@ -166,7 +183,7 @@ def load_mner_dataset(
         label_index = {label: index for index, label in enumerate(label_names)}
         rows = {"id": [str(i) for i in range(len(tweets))], "tokens": [t.tokens for t in tweets],
                 "ner_tags": [[label_index[tag] for tag in t.tags] for t in tweets],
-                "image_id": [t.image_id for t in tweets]}
+                "image_id": [t.image_id for t in tweets], "line": [t.line for t in tweets]}
         description = f"{path} ({hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
         if image_dir is not None:
             image_paths, missing = [], 0
@@ -191,6 +208,11 @@ def load_mner_dataset(
     return DatasetDict(result)
 
 
+def split_file(split) -> str:
+    """The CoNLL file a split of [`load_mner_dataset`] was read from (the start of its `info.description`)."""
+    return split.info.description.split(" (", 1)[0]
+
+
 def count_entities(dataset, label_names: list[str] | None = None) -> dict[str, int]:
     """Tweets and `B-` tags per entity type of one split: `{"tweets": n, "PER": n, ...}`."""
     names = dataset.features["ner_tags"].feature.names if label_names is None else label_names
@@ -206,4 +228,4 @@ def count_entities(dataset, label_names: list[str] | None = None) -> dict[str, i
     return counts
 
 
-__all__ = ["load_mner_dataset", "read_conll_file", "count_entities", "MNERFormatError", "Tweet"]
+__all__ = ["load_mner_dataset", "read_conll_file", "count_entities", "split_file", "MNERFormatError", "Tweet"]

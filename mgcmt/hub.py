@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 # What a run's output folder holds that does not belong on the Hub.
 UPLOAD_IGNORE = ["checkpoint-*", "checkpoint-*/**", "features/**", "smoke_assets/**", "runs/**", "*.tmp",
-                 "training_args.bin"]
+                 "training_args.bin", ".run_mner.lock", "run_arguments.json"]
 
 
 def enable_remote_code() -> None:

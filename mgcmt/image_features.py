@@ -79,7 +79,7 @@ def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS):
     truncated data, and for an image over `max_pixels` pixels, checked from the header before decoding,
     so a decompression bomb never reaches memory.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     name = _describe(source)
     if isinstance(source, Image.Image):
@@ -105,7 +105,8 @@ def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS):
         raise ImageLoadError(f"Image {name} has {width}x{height} = {width * height} pixels, over the limit of {max_pixels}.")
     try:
         image.load()
-    except OSError as error:  # truncated or corrupt data
+        image = ImageOps.exif_transpose(image)  # a phone photo's orientation tag: the picture as it is seen
+    except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, a broken EXIF block
         raise ImageLoadError(f"Cannot decode image {name}: {error}") from error
     return _to_rgb(image)
 
@@ -115,11 +116,13 @@ def _to_rgb(image):
 
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grayscale: scale to 8 bits by the image's own range
-        tensor = torch.from_numpy(np.asarray(image).astype(np.float32))  # (height, width)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit integer or float grayscale: scale to 8 bits by the image's own range (a 0..1 float TIFF would
+        # otherwise round to black)
+        tensor = torch.from_numpy(np.nan_to_num(np.asarray(image).astype(np.float32)))  # (height, width)
         low, high = float(tensor.min()), float(tensor.max())
-        scaled = ((tensor - low) / max(high - low, 1.0) * 255).round().to(torch.uint8)
+        span = high - low if image.mode == "F" and high > low else max(high - low, 1.0)
+        scaled = ((tensor - low) / span * 255).round().clamp(0, 255).to(torch.uint8)
         return Image.fromarray(scaled.numpy(), mode="L").convert("RGB")
     if image.mode == "P":
         image = image.convert("RGBA")
@@ -196,6 +199,16 @@ class GridFeatureExtractor:
         self.interpolation = config.get("interpolation", "bilinear")
 
     @property
+    def output_shape(self) -> tuple[int, int]:
+        """`(regions, channels)` of one image's features (one forward pass of a blank image, done once)."""
+        if getattr(self, "_output_shape", None) is None:
+            with torch.no_grad():
+                pixels = torch.zeros(1, 3, self.image_size[1], self.image_size[0], device=self.device)
+                grid = self.model.forward_features(pixels)
+            self._output_shape = (grid.shape[2] * grid.shape[3], grid.shape[1])
+        return self._output_shape
+
+    @property
     def identity(self) -> dict:
         return {"extractor": "grid", "backbone": self.backbone, "weights": self.weights_id,
                 "image_size": list(self.image_size), "mean": self.mean.flatten().tolist(),
@@ -270,6 +283,10 @@ class DetectorObjectExtractor:
         self.model = detector.eval().to(self.device)
 
     @property
+    def output_shape(self) -> tuple[int]:
+        return (self.max_objects,)
+
+    @property
     def identity(self) -> dict:
         return {"extractor": "detector", "model": self.model_name, "weights": self.weights_id,
                 "max_objects": self.max_objects, "score_threshold": self.score_threshold,
@@ -322,6 +339,9 @@ class CaptionObjectExtractor:
     def __init__(self, captions: dict[str, str | list[str]] | None = None, max_objects: int = 5, source: str = ""):
         self.captions = {}
         for key, value in (captions or {}).items():
+            if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+                raise ValueError(f"the caption of {key!r} is {type(value).__name__}: expected a string or a list of "
+                                 "class names")
             self.captions[self._key(key)] = value
         self.max_objects = max_objects
         self.source = source
@@ -332,11 +352,19 @@ class CaptionObjectExtractor:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike, max_objects: int = 5) -> "CaptionObjectExtractor":
-        with open(path, encoding="utf-8") as handle:
-            captions = json.load(handle)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                captions = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not valid UTF-8 ({error})") from None
         if not isinstance(captions, dict):
             raise ValueError(f"{path}: expected a JSON object mapping image file names to captions.")
-        return cls(captions, max_objects=max_objects, source=f"{Path(path).name}:{file_sha256(path)[:16]}")
+        try:
+            return cls(captions, max_objects=max_objects, source=f"{Path(path).name}:{file_sha256(path)[:16]}")
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
     @property
     def identity(self) -> dict:
@@ -397,17 +425,64 @@ def feature_file_name(image_id: str) -> str:
     return f"{safe}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}.safetensors"
 
 
-def read_feature_file(directory: str | os.PathLike, image_id: str) -> torch.Tensor | None:
-    """The tensor stored for `image_id` in a folder of per-image safetensors files (key `features`), or `None`."""
+class FeatureFileError(ValueError):
+    """A per-image feature file that cannot be used (unreadable, not finite, wrong shape); the message names it."""
+
+
+def _load_checked(path: Path, expected_shape: tuple[int, ...] | None) -> tuple[torch.Tensor, dict[str, str]]:
+    """The `features` tensor of a safetensors file and its metadata; [`FeatureFileError`] naming the file otherwise."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            if "features" not in handle.keys():
+                raise FeatureFileError(f"{path}: no 'features' tensor (keys: {sorted(handle.keys())})")
+            features = handle.get_tensor("features")
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise FeatureFileError(f"{path}: unreadable feature file ({error})") from error
+    if features.is_floating_point() and not bool(torch.isfinite(features).all()):
+        raise FeatureFileError(f"{path}: features are not finite (NaN or infinity)")
+    if expected_shape is not None and tuple(features.shape) != tuple(expected_shape):
+        raise FeatureFileError(f"{path}: features of shape {tuple(features.shape)}, expected {tuple(expected_shape)}")
+    return features, metadata
+
+
+def read_feature_file(directory: str | os.PathLike, image_id: str,
+                      expected_shape: tuple[int, ...] | None = None) -> torch.Tensor | None:
+    """The tensor stored for `image_id` in a folder of per-image safetensors files (key `features`), or `None` when
+    there is no file. A file that cannot be read, holds non-finite values or (with `expected_shape`) has another
+    shape raises [`FeatureFileError`] naming it."""
     path = Path(directory) / feature_file_name(image_id)
-    return load_file(path)["features"] if path.is_file() else None
+    return _load_checked(path, expected_shape)[0] if path.is_file() else None
+
+
+def source_stamp(image) -> str | None:
+    """What identifies an image's content cheaply: size and modification time of a file, a hash of bytes; `None` for
+    other inputs (a PIL image), whose cache entries are trusted by id alone."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            stat = os.stat(image)
+        except OSError:
+            return None
+        return f"file:{stat.st_size}:{stat.st_mtime_ns}"
+    if isinstance(image, (bytes, bytearray)):
+        return f"sha256:{hashlib.sha256(image).hexdigest()[:32]}"
+    return None
+
+
+UNREADABLE_CHOICES = ("raise", "skip")
 
 
 class FeatureCache:
     """Per-image tensors on disk, under `root/<name>-<hash of the extractor identity>/`.
 
-    One safetensors file per image id (see `feature_file_name`), key `features`; `identity.json` in the folder
-    records what produced them. Such a folder is also what `run_mner.py --image_features_dir` reads.
+    One safetensors file per image id (see `feature_file_name`), key `features`, with the image's `source_stamp`
+    (file size and mtime, or a hash of bytes) in its metadata; `identity.json` in the folder records what produced
+    them. Such a folder is also what `run_mner.py --image_features_dir` reads.
+
+    An entry is recomputed, with a warning naming its file, when its image changed (another stamp), or when it
+    cannot be read, holds NaN or infinity, or has another shape than `expected_shape`.
     """
 
     def __init__(self, root: str | os.PathLike, identity: dict):
@@ -417,30 +492,82 @@ class FeatureCache:
         identity_file = self.directory / "identity.json"
         if not identity_file.exists():
             identity_file.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        self.skipped: list[str] = []  # ids whose image could not be read, in the last `compute(unreadable="skip")`
 
     def _path(self, image_id: str) -> Path:
         return self.directory / feature_file_name(image_id)
 
-    def get(self, image_id: str) -> torch.Tensor | None:
-        return read_feature_file(self.directory, image_id)
+    def get(self, image_id: str, image=None, expected_shape: tuple[int, ...] | None = None) -> torch.Tensor | None:
+        """The cached tensor, or `None` when there is none or it is stale (`image` changed) or damaged."""
+        path = self._path(image_id)
+        if not path.is_file():
+            return None
+        try:
+            features, metadata = _load_checked(path, expected_shape)
+        except FeatureFileError as error:
+            logger.warning("feature cache: %s; recomputing it", error)
+            return None
+        stamp = source_stamp(image) if image is not None else None
+        if stamp is not None and metadata.get("source") != stamp:
+            logger.warning("feature cache: %s is stale (its image %s changed); recomputing it", path.name, _describe(image))
+            return None
+        return features
 
-    def put(self, image_id: str, features: torch.Tensor) -> None:
+    def put(self, image_id: str, features: torch.Tensor, image=None) -> None:
         path = self._path(image_id)
         temporary = path.with_suffix(".tmp")
-        save_file({"features": features.contiguous()}, temporary)
+        stamp = source_stamp(image) if image is not None else None
+        save_file({"features": features.contiguous()}, temporary, metadata={"source": stamp} if stamp else None)
         os.replace(temporary, path)  # atomic: a killed run never leaves a half-written entry
 
-    def compute(self, image_ids: list[str], images: list, extractor, progress: bool = True) -> list[torch.Tensor]:
-        """Features for each image id, running `extractor` (batched) only on the ids not cached yet."""
-        results: list[torch.Tensor | None] = [self.get(image_id) for image_id in image_ids]
+    def compute(self, image_ids: list[str], images: list, extractor, progress: bool = True,
+                expected_shape: tuple[int, ...] | None = None, unreadable: str = "raise") -> list[torch.Tensor | None]:
+        """Features for each image id, running `extractor` only on the ids not cached (or stale, or damaged).
+
+        `expected_shape` (default: the extractor's `output_shape`, when it has one) is the shape a cached entry must
+        have to be used.
+
+        The images go through `extractor` in batches of its `batch_size`, and each batch is written as soon as it is
+        done, so an error loses nothing finished. An image that cannot be read (missing, corrupt) raises, after the
+        rest of its batch is written, with `unreadable="raise"`; with `"skip"` its result is `None`, and its id is
+        listed in `self.skipped`.
+        """
+        if unreadable not in UNREADABLE_CHOICES:
+            raise ValueError(f"`unreadable` must be one of {UNREADABLE_CHOICES}, got {unreadable!r}.")
+        if expected_shape is None and image_ids:
+            expected_shape = getattr(extractor, "output_shape", None)
+        results: list[torch.Tensor | None] = [self.get(image_id, image, expected_shape)
+                                              for image_id, image in zip(image_ids, images)]
         todo = [i for i, value in enumerate(results) if value is None]
-        if todo:
-            logger.info("%s: computing %d of %d images (%d cached)", self.directory.name, len(todo), len(image_ids),
-                        len(image_ids) - len(todo))
-            computed = extractor([images[i] for i in todo], progress=progress)
-            for i, features in zip(todo, computed):
-                self.put(image_ids[i], features)
+        self.skipped = []
+        if not todo:
+            return results
+        logger.info("%s: computing %d of %d images (%d cached)", self.directory.name, len(todo), len(image_ids),
+                    len(image_ids) - len(todo))
+        size = max(1, int(getattr(extractor, "batch_size", 32)))
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc=self.directory.name, unit="batch")
+        for batch in batches:
+            try:
+                pairs, errors = list(zip(batch, extractor([images[i] for i in batch], progress=False))), []
+            except (ImageLoadError, FileNotFoundError):  # one by one, to find the image(s) at fault and keep the rest
+                pairs, errors = [], []
+                for i in batch:
+                    try:
+                        pairs.append((i, extractor([images[i]], progress=False)[0]))
+                    except (ImageLoadError, FileNotFoundError) as error:
+                        errors.append((i, error))
+            for i, features in pairs:
+                self.put(image_ids[i], features, images[i])
                 results[i] = features
+            if errors and unreadable == "raise":
+                raise errors[0][1]
+            for i, error in errors:
+                logger.warning("feature cache: no features for image id %r: %s", image_ids[i], error)
+                self.skipped.append(image_ids[i])
         return results
 
 
@@ -450,8 +577,11 @@ __all__ = [
     "CaptionObjectExtractor",
     "DetectorObjectExtractor",
     "FeatureCache",
+    "FeatureFileError",
     "GridFeatureExtractor",
     "ImageLoadError",
     "load_image",
     "load_positional_state_dict",
+    "read_feature_file",
+    "source_stamp",
 ]

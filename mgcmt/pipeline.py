@@ -10,7 +10,8 @@
 Inputs: a string, `{"text": ..., "image": ..., "objects": ...}`, `{"words": [...], "image": ...}`, or a list
 of those. `image` is a path, a URL (fetched with a timeout), bytes, a PIL image, or `None` (no image);
 `objects` is a caption or a list of COCO class names, for processors whose `object_source` is
-`"captions"`. For pre-split words, offsets refer to the words joined by single spaces.
+`"captions"`. For pre-split words, offsets refer to the words joined by single spaces (each word its own span,
+even one that holds whitespace). An error in a list of inputs names the tweet by its index in the list.
 
 Score: the CRF marginal probability that exactly these words form this entity (forward-backward over the
 main CRF, `MGCMTForTokenClassification.span_probability`), not the Viterbi path's score. With
@@ -21,6 +22,8 @@ and over the entity's words.
 
 from __future__ import annotations
 
+import http.client
+import time
 import urllib.error
 import urllib.request
 
@@ -33,15 +36,54 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 
 
 def fetch_image(url: str, timeout: float) -> bytes:
-    """The bytes at `url`, or a `ValueError` naming it within `timeout` seconds (and at most 50 MB)."""
+    """The bytes at `url` within `timeout` seconds in all (connecting and every read together) and at most 50 MB,
+    or a `ValueError` naming the URL: unreachable, too slow, too large, or truncated (fewer bytes than the server's
+    Content-Length)."""
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"not downloaded within {timeout} s")
+        return remaining
+
+    chunks, size, expected = [], 0, None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http/https checked below)
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
-        raise ValueError(f"Cannot fetch image {url!r} (timeout {timeout} s): {error}") from error
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ValueError(f"Image {url!r} is larger than {MAX_DOWNLOAD_BYTES} bytes.")
-    return data
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (a user's own URL)
+            expected = response.headers.get("Content-Length")
+            sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+            while True:
+                if sock is not None:  # no single read may outlast the deadline
+                    sock.settimeout(left())
+                chunk = response.read1(1 << 16) if hasattr(response, "read1") else response.read(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise ValueError(f"Image {url!r} is larger than {MAX_DOWNLOAD_BYTES} bytes.")
+                left()
+    except ValueError:
+        raise
+    except TimeoutError as error:
+        raise ValueError(f"Cannot fetch image {url!r}: not downloaded within {timeout} s ({size} bytes so far): {error}") from error
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        if isinstance(error, http.client.IncompleteRead) or (expected and size < int(expected)):
+            raise ValueError(f"Cannot fetch image {url!r}: the download was truncated: {size} of {expected} bytes") from error
+        raise ValueError(f"Cannot fetch image {url!r} (within {timeout} s): {error}") from error
+    if expected is not None and expected.isdigit() and size < int(expected):
+        raise ValueError(f"Cannot fetch image {url!r}: the download was truncated: {size} of {expected} bytes")
+    return b"".join(chunks)
+
+
+def word_offsets(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Pre-split words joined by single spaces, and each word's `(start, end)` in that text, counted word by word:
+    a word that is or holds whitespace (`"\\xa0"`, `"New York"`) keeps its own span."""
+    offsets, position = [], 0
+    for word in words:
+        offsets.append((position, position + len(word)))
+        position += len(word) + 1
+    return " ".join(words), offsets
 
 
 class MultimodalNERPipeline(Pipeline):
@@ -69,28 +111,48 @@ class MultimodalNERPipeline(Pipeline):
             inputs = {"text": inputs, "image": image}
         elif image is not None:
             raise ValueError("`image=` goes with a single string; put images into the dicts of a list.")
+        if isinstance(inputs, (list, tuple)):  # number the tweets, so that an error names the right one
+            inputs = [self._numbered(item, index) for index, item in enumerate(inputs)]
         return super().__call__(inputs, **kwargs)
 
+    @staticmethod
+    def _numbered(item, index: int) -> dict:
+        if isinstance(item, str) or item is None:
+            return {"text": item, "_index": index}
+        if isinstance(item, dict):
+            return {**item, "_index": index}
+        raise ValueError(f"Tweet {index}: each input must be a string or a dict with 'text' or 'words', "
+                         f"got {type(item).__name__}.")
+
     def preprocess(self, inputs, timeout: float = 10.0):
+        if isinstance(inputs, str):
+            inputs = {"text": inputs}
         if not isinstance(inputs, dict):
             raise ValueError(f"Each input must be a string or a dict with 'text' or 'words', got {type(inputs).__name__}.")
+        index = inputs.get("_index", 0)
         if inputs.get("words") is not None:
-            words = [str(word) for word in inputs["words"]]
-            text = " ".join(words)
+            words = inputs["words"]
+            if isinstance(words, str) or not isinstance(words, (list, tuple)):
+                raise ValueError(f"Tweet {index}: 'words' must be a list of strings, got {type(words).__name__}.")
+            for number, word in enumerate(words):
+                if not isinstance(word, str):
+                    raise ValueError(f"Tweet {index}: word {number} is {type(word).__name__}, not a string: {word!r}.")
+            text, offsets = word_offsets(words)
         else:
             text = inputs.get("text")
             if not isinstance(text, str):
-                raise ValueError(f"The tweet text must be a string, got {type(text).__name__}.")
-            words = None
+                raise ValueError(f"Tweet {index}: the tweet text must be a string, got {type(text).__name__}.")
+            words, offsets = None, split_words(text)[1]
         image = inputs.get("image")
         if isinstance(image, str) and image.startswith(("http://", "https://")):
             image = fetch_image(image, timeout)
         objects = inputs.get("objects")
-        encoded = self.processor(
-            text if words is None else words, images=image, objects=objects, is_split_into_words=words is not None)  # raises for an empty tweet, naming it
+        encoded = self.processor(  # raises for an empty tweet, naming it
+            text if words is None else list(words), images=image, objects=objects,
+            is_split_into_words=words is not None, index_offset=index)
         model_inputs = dict(encoded)
         model_inputs["text"] = text
-        model_inputs["offsets"] = split_words(text)[1]
+        model_inputs["offsets"] = offsets
         return model_inputs
 
     def _forward(self, model_inputs, return_attentions: bool = False):
@@ -137,4 +199,4 @@ def register_pipeline() -> None:
         type="multimodal")
 
 
-__all__ = ["MultimodalNERPipeline", "fetch_image", "register_pipeline"]
+__all__ = ["MultimodalNERPipeline", "fetch_image", "register_pipeline", "word_offsets"]

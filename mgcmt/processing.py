@@ -92,6 +92,10 @@ class MGCMTProcessor(ProcessorMixin):
             raise ValueError("`return_pixel_values=True` needs `grid_backbone` for the preprocessing settings.")
         if max_length < 3:
             raise ValueError(f"`max_length` must be >= 3, got {max_length}.")
+        limit = getattr(tokenizer, "model_max_length", None)
+        if isinstance(limit, int) and limit < 1_000_000 and max_length > limit:  # transformers' "unknown" is ~1e30
+            raise ValueError(f"max_length={max_length} is over the text encoder's limit of {limit} positions "
+                             f"(tokenizer.model_max_length); use max_length <= {limit}.")
         self.max_length = max_length
         self.label_names = list(label_names) if label_names is not None else bio_labels()
         self.grid_backbone = grid_backbone
@@ -166,7 +170,22 @@ class MGCMTProcessor(ProcessorMixin):
         return self._object_extractor
 
     # -- text ----------------------------------------------------------------------------------------------
+    def too_long(self, tweets: list[list[str]]) -> list[tuple[int, int]]:
+        """`(index, sub-tokens)` of each pre-split tweet over `max_length` (special tokens counted), to check a whole
+        dataset before training rather than at its first batch."""
+        return [(index, len(ids)) for index, words in enumerate(tweets)
+                if len(ids := self._encode(words)[0]) > self.max_length]
+
     def _tokenize(self, words: list[str], index: int) -> tuple[list[int], list[int], list[int] | None]:
+        ids, word_index, types = self._encode(words)
+        if len(ids) > self.max_length:
+            raise ValueError(
+                f"Tweet {index} has {len(words)} words = {len(ids)} sub-tokens, over max_length={self.max_length}; "
+                "raise `max_length` (no words are dropped silently)."
+            )
+        return ids, word_index, types
+
+    def _encode(self, words: list[str]) -> tuple[list[int], list[int], list[int] | None]:
         """Sub-token ids, 1-based word index per sub-token, token type ids; deleted words become unknown tokens."""
         tokenizer = self.tokenizer
         encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=True, truncation=False)
@@ -177,11 +196,6 @@ class MGCMTProcessor(ProcessorMixin):
             encoded = tokenizer(replaced, is_split_into_words=True, add_special_tokens=True, truncation=False)
             word_ids = encoded.word_ids()
         ids = encoded["input_ids"]
-        if len(ids) > self.max_length:
-            raise ValueError(
-                f"Tweet {index} has {len(words)} words = {len(ids)} sub-tokens, over max_length={self.max_length}; "
-                "raise `max_length` (no words are dropped silently)."
-            )
         word_index = [0 if w is None else w + 1 for w in word_ids]
         return ids, word_index, encoded.get("token_type_ids")
 
@@ -214,6 +228,7 @@ class MGCMTProcessor(ProcessorMixin):
         return_offsets_mapping: bool = False,
         return_tensors: str = "pt",
         progress: bool = False,
+        index_offset: int = 0,
     ) -> BatchEncoding:
         """Model inputs for one tweet or a batch.
 
@@ -226,6 +241,8 @@ class MGCMTProcessor(ProcessorMixin):
             image_features: per tweet, precomputed grid features `(regions, image_feature_size)` or `None`.
             object_ids: per tweet, precomputed object category ids (0 = empty slot), at most `max_objects`.
             objects: per tweet, a caption or a list of COCO class names (for `object_source="captions"`).
+            index_offset: added to the tweet numbers in error messages (for a caller that passes a slice of its
+                input, such as the pipeline one tweet at a time).
             return_offsets_mapping: also return `word_offsets`, `(batch, num_words, 2)` character offsets of each
                 word in its raw tweet (-1 for pre-split words and padding). Not a model input.
         Returns:
@@ -235,6 +252,13 @@ class MGCMTProcessor(ProcessorMixin):
         """
         if text is None:
             raise ValueError("`text` is required: a tweet (str), its words (list[str]), or a list of tweets.")
+        if isinstance(text, dict):
+            raise ValueError("`text` must be a string or a list, got dict: a dict with 'text' / 'words' / 'image' is "
+                             "the input of pipeline('multimodal-ner'); here pass text=..., images=... separately.")
+        if not isinstance(text, (str, list, tuple)):
+            raise ValueError(f"`text` must be a string or a list (of strings, or of word lists), got {type(text).__name__}.")
+        if len(text) == 0 and not isinstance(text, str):
+            raise ValueError("`text` is an empty list: no tweets to process.")
         if isinstance(text, str):
             single = True
         elif is_split_into_words:  # one tweet's words, or a list of word lists
@@ -260,15 +284,21 @@ class MGCMTProcessor(ProcessorMixin):
         objects = per_tweet(objects, "object label lists")
 
         words_batch, offsets_batch = [], []
-        for index, tweet in enumerate(tweets):
+        for position, tweet in enumerate(tweets):
+            index = position + index_offset
             if tweet is None:
                 raise ValueError(f"Tweet {index} is None; pass a string or a list of words.")
             if isinstance(tweet, str):
                 if is_split_into_words:
                     raise ValueError(f"Tweet {index} is a string but is_split_into_words=True.")
                 words, offsets = split_words(tweet)
+            elif not isinstance(tweet, (list, tuple)):
+                raise ValueError(f"Tweet {index} is {type(tweet).__name__}: pass a string or a list of words.")
             else:
-                words, offsets = [str(w) for w in tweet], None
+                for number, word in enumerate(tweet):
+                    if not isinstance(word, str):  # never the strings "None" or "5" in place of a word
+                        raise ValueError(f"Tweet {index}: word {number} is {type(word).__name__}, not a string: {word!r}.")
+                words, offsets = list(tweet), None
                 empty = [position for position, word in enumerate(words) if not word]
                 if empty:  # a whitespace-only word (TWITTER-2015 has a U+00A0 token) is kept, as a deleted word
                     raise ValueError(f"Tweet {index} has an empty word at position {empty[0]}.")
@@ -277,7 +307,7 @@ class MGCMTProcessor(ProcessorMixin):
             words_batch.append(words)
             offsets_batch.append(offsets)
 
-        encoded = [self._tokenize(words, index) for index, words in enumerate(words_batch)]
+        encoded = [self._tokenize(words, index + index_offset) for index, words in enumerate(words_batch)]
         seq_len = max(len(ids) for ids, _, _ in encoded)
         num_words = max(len(words) for words in words_batch)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -307,11 +337,11 @@ class MGCMTProcessor(ProcessorMixin):
             data["labels"] = torch.full((batch, num_words), -100, dtype=torch.long)
             for row, (words, tags) in enumerate(zip(words_batch, labels)):
                 if tags is None:
-                    raise ValueError(f"Tweet {row} has no labels while others do.")
-                data["labels"][row, : len(words)] = torch.tensor(self._label_ids(tags, len(words), row))
+                    raise ValueError(f"Tweet {row + index_offset} has no labels while others do.")
+                data["labels"][row, : len(words)] = torch.tensor(self._label_ids(tags, len(words), row + index_offset))
 
-        data.update(self._image_inputs(images, image_ids, image_features, progress))
-        objects_data = self._object_inputs(images, image_ids, object_ids, objects, progress)
+        data.update(self._image_inputs(images, image_ids, image_features, progress, index_offset))
+        objects_data = self._object_inputs(images, image_ids, object_ids, objects, progress, index_offset)
         if objects_data is not None:
             data["object_ids"] = objects_data
 
@@ -332,7 +362,7 @@ class MGCMTProcessor(ProcessorMixin):
 
         return FeatureCache(self.cache_dir, extractor.identity).compute(keys, items, extractor, progress=progress)
 
-    def _image_inputs(self, images, image_ids, image_features, progress) -> dict[str, torch.Tensor]:
+    def _image_inputs(self, images, image_ids, image_features, progress, index_offset=0) -> dict[str, torch.Tensor]:
         batch = len(images)
         have_features = [f is not None for f in image_features]
         have_images = [i is not None for i in images]
@@ -362,7 +392,7 @@ class MGCMTProcessor(ProcessorMixin):
                 value = torch.as_tensor(value, dtype=torch.float32)
                 if value.dim() != 2 or value.shape[1] != self.image_feature_size or value.shape[0] > regions:
                     raise ValueError(
-                        f"Tweet {row}: image_features must have shape (<= {regions}, {self.image_feature_size}), "
+                        f"Tweet {row + index_offset}: image_features must have shape (<= {regions}, {self.image_feature_size}), "
                         f"got {tuple(value.shape)}."
                     )
                 features[row, : value.shape[0]] = value
@@ -382,7 +412,7 @@ class MGCMTProcessor(ProcessorMixin):
                 mask[row] = 1
         return {"image_features": features, "image_mask": mask}
 
-    def _object_inputs(self, images, image_ids, object_ids, objects, progress) -> torch.Tensor | None:
+    def _object_inputs(self, images, image_ids, object_ids, objects, progress, index_offset=0) -> torch.Tensor | None:
         batch = len(images)
         if any(value is not None for value in object_ids):
             out = torch.zeros(batch, self.max_objects, dtype=torch.long)
@@ -392,9 +422,9 @@ class MGCMTProcessor(ProcessorMixin):
                 try:
                     ids = [int(i) for i in ids]
                 except (TypeError, ValueError) as error:
-                    raise ValueError(f"Tweet {row}: object ids must be a list of integers, got {ids!r}.") from error
+                    raise ValueError(f"Tweet {row + index_offset}: object ids must be a list of integers, got {ids!r}.") from error
                 if len(ids) > self.max_objects:
-                    raise ValueError(f"Tweet {row}: {len(ids)} object ids, more than max_objects={self.max_objects}.")
+                    raise ValueError(f"Tweet {row + index_offset}: {len(ids)} object ids, more than max_objects={self.max_objects}.")
                 out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             return out
         if self.object_source is None:

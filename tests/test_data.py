@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mgcmt.data import MNERFormatError, count_entities, load_mner_dataset, read_conll_file
+from mgcmt.data import MNERFormatError, count_entities, load_mner_dataset, read_conll_file, split_file
 
 from .helpers import SHARED_DATA as SHARED
 
@@ -45,7 +45,8 @@ def test_reads_splits_labels_and_quirks(tmp_path, valid_name):
     train = dataset["train"]
     names = train.features["ner_tags"].feature.names
     assert names == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
-    assert train[0] == {"id": "0", "tokens": ["Obama", "in", "Berlin"], "ner_tags": [1, 0, 3], "image_id": "1"}
+    assert train[0] == {"id": "0", "tokens": ["Obama", "in", "Berlin"], "ner_tags": [1, 0, 3], "image_id": "1", "line": 1}
+    assert train[1]["line"] == 6 and split_file(train) == str(tmp_path / "train.txt")
     assert [names[t] for t in train[1]["ner_tags"]] == ["O", "B-MISC", "I-MISC"]  # OTHER read as MISC
     test = dataset["test"][0]  # the last tweet closes at end of file
     assert test["tokens"] == ["\u200b", "Paris"] and [names[t] for t in test["ner_tags"]] == ["O", "I-LOC"]

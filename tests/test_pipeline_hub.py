@@ -113,6 +113,38 @@ def test_pipeline_bad_input(trained):
     assert time.perf_counter() - started < 10
 
 
+@needs_extras
+def test_pipeline_pre_split_words_with_whitespace_keep_their_spans(trained):
+    from mgcmt.metrics import lenient_entities
+
+    ner = pipeline("multimodal-ner", model=str(trained))
+    model, processor = ner.model, ner.processor
+    for words in (["\xa0", "Anna", "Berg", "arrives", "in", "Oslo", "today"],
+                  ["Anna Berg", "arrives", "in", "Oslo", "today"]):
+        with torch.no_grad():
+            predicted = model(**processor(words, is_split_into_words=True)).predictions[0].tolist()
+        tags = [model.config.id2label[i] for i in predicted]
+        expected = [(kind, " ".join(words[first : last + 1])) for kind, first, last in lenient_entities(tags)]
+        entities = ner({"words": words})
+        assert expected and [(e["entity_group"], e["word"]) for e in entities] == expected
+        text = " ".join(words)
+        assert all(text[e["start"] : e["end"]] == e["word"] for e in entities)
+    assert ("LOC", "Oslo") in expected
+
+
+@needs_extras
+def test_pipeline_lists_of_strings_and_errors_name_the_tweet(trained):
+    ner = pipeline("multimodal-ner", model=str(trained))
+    both = ner(["Anna Berg arrives in Oslo today", {"text": "Anna Berg arrives in Oslo today"}])
+    assert len(both) == 2 and both[0] == both[1] == ner("Anna Berg arrives in Oslo today")
+    with pytest.raises(ValueError, match="Tweet 2 is empty"):
+        ner(["Anna Berg", "Oslo", "   "])
+    with pytest.raises(ValueError, match=r"Tweet 1: word 1 is NoneType"):
+        ner([{"words": ["Oslo"]}, {"words": ["Anna", None]}])
+    with pytest.raises(ValueError, match=r"Tweet 1: each input must be a string or a dict"):
+        ner(["Oslo", 5])
+
+
 def test_span_probability_is_the_crf_marginal():
     tester = MGCMTModelTester()
     config = tester.get_config(id2label={0: "O", 1: "B-A", 2: "I-A", 3: "B-B", 4: "I-B"})
