@@ -132,6 +132,10 @@ class MGCMTConfig(PreTrainedConfig):
             Eq. 9-12, only the starting point differs. `"random"`: every new layer normal(0,
             `initializer_range`), as earlier versions. Only new weights are touched: loading a checkpoint is
             unaffected.
+        check_input_values (`bool`, *optional*, defaults to `False`):
+            Debug path: `forward` also checks the values of its inputs (word indices, masks, object ids, labels),
+            which reads them back from the device at every step. Off by default: the processor makes valid inputs,
+            and `forward` checks only shapes. See [`check_input_values`].
         use_semantic_augmentation (`bool`, *optional*, defaults to `True`):
             Semantic augmentation (Eq. 2-4; Table 6 "w/o SemAug" when `False`).
         augmentation_size (`int`, *optional*, defaults to 200):
@@ -205,6 +209,7 @@ class MGCMTConfig(PreTrainedConfig):
     esd_encoder_layers: int = 1
     word_pooling: str = "sum"
     text_path_init: str = "identity"
+    check_input_values: bool = False
     use_semantic_augmentation: bool = True
     augmentation_size: int = 200
     use_text_image: bool = True

@@ -17,8 +17,7 @@ padding), and the CRFs run over words.
 
 from __future__ import annotations
 
-import inspect
-import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +27,13 @@ from torchcrf import CRF
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_mgcmt import MGCMTConfig
 
@@ -39,11 +44,11 @@ logger = logging.get_logger(__name__)
 class MGCMTModelOutput(ModelOutput):
     r"""
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_words, fused_size)`):
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_words, hidden_size)`):
+            The text stream h (output of the textual transformer, Eq. 12), input of the ESD transformer.
+        fused_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_words, fused_size)`):
             The decoder input P of Sec. 3.4: `[h, S]` (fused_size = 2 * hidden_size) when a visual module is
             on, `h` alone (hidden_size) when both TextImg and TextObj are off.
-        text_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_words, hidden_size)`):
-            The text stream h (output of the textual transformer, Eq. 12), input of the ESD transformer.
         word_mask (`torch.BoolTensor` of shape `(batch_size, num_words)`):
             `True` for real words.
         text_image_attentions, text_object_attentions (`tuple(torch.FloatTensor)`, *optional*):
@@ -58,7 +63,7 @@ class MGCMTModelOutput(ModelOutput):
     """
 
     last_hidden_state: torch.FloatTensor | None = None
-    text_hidden_state: torch.FloatTensor | None = None
+    fused_hidden_state: torch.FloatTensor | None = None
     word_mask: torch.BoolTensor | None = None
     text_image_attentions: tuple[torch.FloatTensor, ...] | None = None
     image_text_attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -106,6 +111,17 @@ class MGCMTTokenClassifierOutput(ModelOutput):
     text_object_superior_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+# The attention maps MGCMT can return, and the attention modules that give them (see `_can_record_outputs`).
+ATTENTION_OUTPUTS = {
+    "text_image_attentions": "text_image.basic",
+    "image_text_attentions": "text_image.vision_to_text",
+    "text_image_superior_attentions": "text_image.superior",
+    "text_object_attentions": "text_object.basic",
+    "object_text_attentions": "text_object.vision_to_text",
+    "text_object_superior_attentions": "text_object.superior",
+}
+
+
 def fill_empty_visual_rows(
     features: torch.Tensor, mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -127,9 +143,7 @@ def fill_empty_visual_rows(
         `(features, mask, seen)`: `seen` (`torch.BoolTensor` of shape `(batch_size,)`) is `False` for the
         rows that had nothing.
     """
-    seen = mask.any(dim=1)  # (batch,)
-    if seen.all():
-        return features, mask, seen
+    seen = mask.any(dim=1)  # (batch,); no `if seen.all()` shortcut: that would read it back from the device
     keep = seen.view(-1, *([1] * (features.dim() - 1)))
     features = features * keep.to(features.dtype) if features.is_floating_point() else features.masked_fill(~keep, 0)
     return features, mask | ~seen[:, None], seen
@@ -207,22 +221,47 @@ class MGCMTSemanticAugmentation(nn.Module):
         return self.dense(torch.cat([word_states, augmentation_embeds], dim=-1))  # (batch, num_words, hidden)
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(d_k) + mask) V (Eq. 9), as transformers' eager attention; returns the output
+    `(batch, query_len, heads, head_size)` and the attention weights (before dropout)."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = weights.softmax(dim=-1)
+    output = torch.matmul(F.dropout(weights, p=dropout, training=module.training), value)
+    return output.transpose(1, 2).contiguous(), weights
+
+
 class MGCMTAttention(nn.Module):
     """Multi-head attention of Eq. 9-10: queries from `query`, keys and values from `context`.
 
     Self-attention when `context` is `query`. The output projection after the concatenated heads follows
-    the official code (BERT's attention output layer); Eq. 10 leaves it implicit.
+    the official code (BERT's attention output layer); Eq. 10 leaves it implicit. The attention function is
+    `config._attn_implementation` from transformers' `ALL_ATTENTION_FUNCTIONS` (SDPA by default), and eager when
+    the weights are asked for (`output_attentions`), which SDPA does not return.
     """
 
     def __init__(self, config: MGCMTConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_size**-0.5
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
         self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False
 
     def _heads(self, states: torch.Tensor) -> torch.Tensor:
         batch_size, length, _ = states.shape
@@ -234,25 +273,24 @@ class MGCMTAttention(nn.Module):
         q = self._heads(self.query(query))  # (batch, heads, query_len, head_size)
         k = self._heads(self.key(context))  # (batch, heads, context_len, head_size)
         v = self._heads(self.value(context))
+        implementation = "eager" if output_attentions else (self.config._attn_implementation or "eager")
         keep = context_mask[:, None, None, :]  # (batch, 1, 1, context_len)
-        dropout = self.attention_dropout if self.training else 0.0
-        if output_attentions:
-            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_size)  # (batch, heads, query_len, context_len)
-            probs = scores.masked_fill(~keep, torch.finfo(scores.dtype).min).softmax(dim=-1)
-            z = F.dropout(probs, p=dropout, training=self.training) @ v
-        else:
-            probs = None
-            z = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout)
-        batch_size, _, query_len, _ = z.shape
-        z = z.transpose(1, 2).reshape(batch_size, query_len, self.num_heads * self.head_size)
-        return self.output(z), probs
+        if implementation == "eager":
+            attention, mask = eager_attention_forward, torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(
+                ~keep, torch.finfo(q.dtype).min)
+        else:  # SDPA and any other registered function take the boolean mask (True = attend)
+            attention, mask = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward), keep
+        z, weights = attention(self, q, k, v, mask, scaling=self.scaling,
+                               dropout=self.attention_dropout if self.training else 0.0)
+        batch_size, query_len = z.shape[:2]
+        return self.output(z.reshape(batch_size, query_len, self.num_heads * self.head_size)), weights
 
 
-class MGCMTAttentionLayer(nn.Module):
+class MGCMTAttentionLayer(GradientCheckpointingLayer):
     """One transformer layer, post-LN (Eq. 11-12): `x' = LN(Q + MA(Q, K, V))`, `x = LN(x' + FFN(x'))`.
 
     A unimodal transformer when query and context are the same modality, a cross-modality transformer
-    (CMT, Sec. 3.3.1) otherwise.
+    (CMT, Sec. 3.3.1) otherwise. Recomputed in the backward pass under gradient checkpointing.
     """
 
     def __init__(self, config: MGCMTConfig):
@@ -267,11 +305,11 @@ class MGCMTAttentionLayer(nn.Module):
 
     def forward(
         self, query: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z, probs = self.attention(query, context, context_mask, output_attentions)
+    ) -> torch.Tensor:
+        z, _ = self.attention(query, context, context_mask, output_attentions)  # weights: see _can_record_outputs
         states = self.attention_norm(query + self.dropout(z))  # Eq. 11
         ffn = self.ffn_output(self.activation(self.intermediate(states)))
-        return self.ffn_norm(states + self.dropout(ffn)), probs  # Eq. 12
+        return self.ffn_norm(states + self.dropout(ffn))  # Eq. 12
 
     @torch.no_grad()
     def init_residual_identity(self) -> None:
@@ -302,41 +340,33 @@ class MGCMTEncoder(nn.Module):
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    ) -> torch.Tensor:
         """
         Args:
             states (`torch.FloatTensor` of shape `(batch_size, length, hidden_size)`): the queries.
             mask (`torch.BoolTensor` of shape `(batch_size, length)`): real positions of `states`.
             context, context_mask: keys/values and their mask for cross-attention; `None` for self-attention.
         """
-        attentions = []
         for layer in self.layers:
             if context is None:
-                states, probs = layer(states, states, mask, output_attentions)
+                states = layer(states, states, mask, output_attentions=output_attentions)
             else:
-                states, probs = layer(states, context, context_mask, output_attentions)
-            attentions.append(probs)
-        return states, (tuple(attentions) if output_attentions else None)
+                states = layer(states, context, context_mask, output_attentions=output_attentions)
+        return states
 
 
 class MGCMTGate(nn.Module):
-    """Gate of Eq. 13-14: `mu = sigmoid(a W1 + b W2 + bias)`, output `mu * a + (1 - mu) * b`."""
+    """Gate of Eq. 13-14: `mu = sigmoid(S^1 W1 + S^2 W2 + bias)`, output `mu * S^1 + (1 - mu) * S^2`, over the basic
+    (S^1) and superior (S^2) levels."""
 
     def __init__(self, hidden_size: int):
         super().__init__()
-        self.proj_a = nn.Linear(hidden_size, hidden_size)  # W^{v,1} and the bias b^v
-        self.proj_b = nn.Linear(hidden_size, hidden_size, bias=False)  # W^{v,2}
+        self.basic_proj = nn.Linear(hidden_size, hidden_size)  # W^{v,1} and the bias b^v
+        self.superior_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W^{v,2}
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        gate = torch.sigmoid(self.proj_a(a) + self.proj_b(b))  # (batch, num_words, hidden)
-        return gate * a + (1 - gate) * b
-
-
-@dataclass
-class _CrossModalAttentions:
-    basic: tuple[torch.Tensor, ...] | None = None
-    vision_to_text: tuple[torch.Tensor, ...] | None = None
-    superior: tuple[torch.Tensor, ...] | None = None
+    def forward(self, basic: torch.Tensor, superior: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.basic_proj(basic) + self.superior_proj(superior))  # (batch, num_words, hidden)
+        return gate * basic + (1 - gate) * superior
 
 
 class MGCMTCrossModalBlock(nn.Module):
@@ -363,19 +393,16 @@ class MGCMTCrossModalBlock(nn.Module):
         vision: torch.Tensor,
         vision_mask: torch.Tensor,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, _CrossModalAttentions]:
-        attentions = _CrossModalAttentions()
+    ) -> torch.Tensor:
         basic = superior = None
         if self.basic is not None:
-            basic, attentions.basic = self.basic(text, text_mask, vision, vision_mask, output_attentions)
+            basic = self.basic(text, text_mask, vision, vision_mask, output_attentions)
         if self.superior is not None:
-            text_aware, attentions.vision_to_text = self.vision_to_text(
-                vision, vision_mask, text, text_mask, output_attentions
-            )  # S^{*,2'}: (batch, vision_len, hidden)
-            superior, attentions.superior = self.superior(text, text_mask, text_aware, vision_mask, output_attentions)
+            text_aware = self.vision_to_text(vision, vision_mask, text, text_mask, output_attentions)  # S^{*,2'}
+            superior = self.superior(text, text_mask, text_aware, vision_mask, output_attentions)
         if self.gate is not None:
-            return self.gate(basic, superior), attentions  # Eq. 13-14
-        return (basic if basic is not None else superior), attentions
+            return self.gate(basic, superior)  # Eq. 13-14
+        return basic if basic is not None else superior
 
 
 class MGCMTGridEncoder(nn.Module):
@@ -389,7 +416,7 @@ class MGCMTGridEncoder(nn.Module):
     def forward(self, image_features: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
         regions = self.projection(image_features)  # R: (batch, num_regions, hidden)
         if self.encoder is not None:
-            regions, _ = self.encoder(regions, image_mask)  # V
+            regions = self.encoder(regions, image_mask)  # V
         return regions
 
 
@@ -408,16 +435,19 @@ class MGCMTObjectEncoder(nn.Module):
     def forward(self, object_ids: torch.Tensor, object_mask: torch.Tensor) -> torch.Tensor:
         objects = self.embeddings(object_ids)  # H: (batch, num_objects, hidden)
         if self.encoder is not None:
-            objects, _ = self.encoder(objects, object_mask)  # O
+            objects = self.encoder(objects, object_mask)  # O
         return objects
 
 
 def _build_text_encoder(text_config) -> PreTrainedModel:
-    """The text encoder without its pooler (MGCMT uses token states only; an unused pooler gets no gradient)."""
-    model_class = AutoModel._model_mapping[type(text_config)]
-    if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters:
-        return AutoModel.from_config(text_config, add_pooling_layer=False)
-    return AutoModel.from_config(text_config)
+    """The text encoder without its pooler (MGCMT uses token states only; an unused pooler gets no gradient).
+
+    Encoders with a pooler (BERT, RoBERTa, MPNet, ...) skip it when it is `None`, as `add_pooling_layer=False`
+    leaves it."""
+    encoder = AutoModel.from_config(text_config)
+    if isinstance(getattr(encoder, "pooler", None), nn.Module):
+        encoder.pooler = None
+    return encoder
 
 
 def _build_image_backbone(config: MGCMTConfig) -> nn.Module:
@@ -430,12 +460,37 @@ def _build_image_backbone(config: MGCMTConfig) -> nn.Module:
     return timm.create_model(config.image_backbone, pretrained=False, num_classes=0, global_pool="")
 
 
+# Key names of checkpoints written before the modules got their present names: (old pattern, new name).
+LEGACY_KEY_NAMES = (
+    (r"text_input\.dense\.", "semantic_augmentation.dense."),
+    (r"text_input\.(weight|bias)", r"text_projection.\1"),
+    (r"gate\.proj_a\.", "gate.basic_proj."),
+    (r"gate\.proj_b\.", "gate.superior_proj."),
+)
+# from_pretrained renames them on load (transformers' conversion mapping); MGCMTModel's load_state_dict hook does
+# the same for torch-level loads (the Trainer's resume and best-model reload).
+register_checkpoint_conversion_mapping(
+    "mgcmt", [WeightRenaming(old, new) for old, new in LEGACY_KEY_NAMES], overwrite=True)
+
+
+def _rename_legacy_keys(module, state_dict, prefix, *args) -> None:
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        renamed = key[len(prefix):]
+        for old, new in LEGACY_KEY_NAMES:
+            renamed = re.sub(old, new, renamed)
+        if prefix + renamed != key:
+            state_dict[prefix + renamed] = state_dict.pop(key)
+
+
 class MGCMTPreTrainedModel(PreTrainedModel):
     config_class = MGCMTConfig
     base_model_prefix = "mgcmt"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True  # every MGCMT layer and the encoder's layers (GradientCheckpointingLayer)
     _supports_sdpa = True
+    _can_record_outputs = {
+        name: OutputRecorder(MGCMTAttention, index=1, layer_name=path) for name, path in ATTENTION_OUTPUTS.items()
+    }
     # The Trainer must not rescale our mean loss (see HF_NOTES: loss-kwargs trap under DDP / accumulation).
     accepts_loss_kwargs = False
 
@@ -453,6 +508,11 @@ class MGCMTPreTrainedModel(PreTrainedModel):
             init.uniform_(module.end_transitions, -0.1, 0.1)
             init.uniform_(module.transitions, -0.1, 0.1)
 
+    def save_pretrained(self, save_directory, *args, save_original_format: bool = False, **kwargs):
+        """As transformers' `save_pretrained`, with the present key names by default (`save_original_format=False`):
+        transformers would otherwise write the legacy names of `LEGACY_KEY_NAMES` back."""
+        return super().save_pretrained(save_directory, *args, save_original_format=save_original_format, **kwargs)
+
     @torch.no_grad()
     def initialize_weights(self) -> None:
         """transformers' per-module initialisation, then the `"identity"` start of the text path. That start is
@@ -460,6 +520,9 @@ class MGCMTPreTrainedModel(PreTrainedModel):
         own as initialised without passing it to `_init_weights`, and MGCMTModel and the Eq. 4 module are such
         containers. Loaded weights stay untouched either way."""
         super().initialize_weights()
+        for module in self.modules():  # a buffer, not a weight: rebuilt from the config after every load
+            if isinstance(getattr(module, "label_to_span", None), torch.Tensor):
+                module.label_to_span.copy_(torch.tensor(self.config.label_to_span_id, dtype=torch.long))
         if self.config.text_path_init == "identity":
             for module in self.modules():
                 if isinstance(module, MGCMTModel):
@@ -478,13 +541,12 @@ class MGCMTModel(MGCMTPreTrainedModel):
         encoder_size = config.text_config.hidden_size
         self.word_pooling = MGCMTWordPooling(config.word_pooling)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        if config.use_semantic_augmentation:
-            self.text_input = MGCMTSemanticAugmentation(encoder_size, config.augmentation_size, config.hidden_size)
-        elif encoder_size != config.hidden_size:
-            # Not in the paper (d is BERT's size there): aligns an encoder of another size without Eq. 4.
-            self.text_input = nn.Linear(encoder_size, config.hidden_size)
-        else:
-            self.text_input = None
+        self.semantic_augmentation = (  # Eq. 4
+            MGCMTSemanticAugmentation(encoder_size, config.augmentation_size, config.hidden_size)
+            if config.use_semantic_augmentation else None)
+        # Not in the paper (d is BERT's size there): aligns an encoder of another size when Eq. 4 is off.
+        self.text_projection = (nn.Linear(encoder_size, config.hidden_size)
+                                if not config.use_semantic_augmentation and encoder_size != config.hidden_size else None)
         self.text_transformer = MGCMTEncoder(config, config.text_encoder_layers) if config.use_text_encoder else None
 
         self.image_backbone = None
@@ -504,6 +566,7 @@ class MGCMTModel(MGCMTPreTrainedModel):
             self.object_encoder = self.text_object = None
         both = config.use_text_image and config.use_text_object
         self.fusion = nn.Linear(2 * config.hidden_size, config.hidden_size) if both else None  # Eq. 15
+        self.register_load_state_dict_pre_hook(_rename_legacy_keys)
         self.post_init()
 
     def init_text_path_identity(self) -> None:
@@ -515,8 +578,9 @@ class MGCMTModel(MGCMTPreTrainedModel):
             return
         self._text_path_identity_done = True
         std = self.config.initializer_range
-        if isinstance(self.text_input, MGCMTSemanticAugmentation) and self.text_input.encoder_size == self.config.hidden_size:
-            self.text_input.init_identity(std)
+        augmentation = self.semantic_augmentation
+        if augmentation is not None and augmentation.encoder_size == self.config.hidden_size:
+            augmentation.init_identity(std)
         if self.text_transformer is not None:
             for layer in self.text_transformer.layers:
                 layer.init_residual_identity()
@@ -605,13 +669,9 @@ class MGCMTModel(MGCMTPreTrainedModel):
             raise ValueError(
                 f"`object_ids` must have shape (batch_size={batch_size}, num_slots >= 1), got {tuple(object_ids.shape)}."
             )
-        if object_ids.numel() and (object_ids.min() < 0 or object_ids.max() >= self.config.num_object_categories):
-            raise ValueError(
-                f"`object_ids` must lie in [0, {self.config.num_object_categories}) (0 = empty slot), got values in "
-                f"[{int(object_ids.min())}, {int(object_ids.max())}]."
-            )
         return fill_empty_visual_rows(object_ids, object_ids != 0)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -626,8 +686,7 @@ class MGCMTModel(MGCMTPreTrainedModel):
         object_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MGCMTModelOutput | tuple:
+    ) -> MGCMTModelOutput:
         r"""
         Args:
             input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): sub-token ids of the text encoder.
@@ -649,12 +708,27 @@ class MGCMTModel(MGCMTPreTrainedModel):
             object_ids (`torch.LongTensor` of shape `(batch_size, num_slots)`, *optional*): object category ids
                 (Eq. 7), 0 for an empty slot. A row of zeros (or `None` for the batch) means no object.
             inputs_embeds: alternative to `input_ids`, passed to the text encoder.
-            output_attentions (`bool`, *optional*): return the cross-modal attention weights.
-        See [`MGCMTConfig`] for the switches that decide which of these are used.
+            output_attentions (`bool`, *optional*): return the cross-modal attention weights (the fields of
+                `ATTENTION_OUTPUTS`, captured from their attention modules by transformers' output capture).
+        See [`MGCMTConfig`] for the switches that decide which of these are used. Only shapes are checked here;
+        `config.check_input_values` adds the checks of values ([`check_input_values`]).
         """
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        flags = {f"output_{name}": bool(output_attentions) for name in ATTENTION_OUTPUTS}
+        output = self._forward(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            token_word_index=token_word_index, word_mask=word_mask, augmentation_embeds=augmentation_embeds,
+            image_features=image_features, pixel_values=pixel_values, image_mask=image_mask, object_ids=object_ids,
+            inputs_embeds=inputs_embeds, output_attentions=bool(output_attentions), **flags)
+        # a module that is off has no maps: None, not an empty tuple
+        return MGCMTModelOutput(**{key: value for key, value in output.items() if not (isinstance(value, tuple) and not value)})
+
+    @capture_outputs
+    def _forward(self, input_ids, attention_mask, token_type_ids, token_word_index, word_mask, augmentation_embeds,
+                 image_features, pixel_values, image_mask, object_ids, inputs_embeds, output_attentions,
+                 **capture_flags) -> MGCMTModelOutput:
         config = self.config
-        return_dict = return_dict if return_dict is not None else config.return_dict
-        output_attentions = output_attentions if output_attentions is not None else config.output_attentions
         if token_word_index is None:
             raise ValueError("`token_word_index` is required: it maps each sub-token to its word (see MGCMTProcessor).")
         if input_ids is not None and input_ids.shape != token_word_index.shape:
@@ -666,6 +740,8 @@ class MGCMTModel(MGCMTPreTrainedModel):
         device = token_word_index.device
         word_mask = self._word_mask(token_word_index, word_mask)
         num_words = word_mask.shape[1]
+        if config.check_input_values:
+            check_input_values(config, token_word_index=token_word_index, word_mask=word_mask, object_ids=object_ids)
 
         encoder_kwargs = {"attention_mask": attention_mask}
         if token_type_ids is not None:
@@ -673,43 +749,30 @@ class MGCMTModel(MGCMTPreTrainedModel):
         token_states = self.text_encoder(input_ids=input_ids, inputs_embeds=inputs_embeds, **encoder_kwargs)[0]
         words = self.dropout(self.word_pooling(token_states, token_word_index, num_words))  # E^B (Eq. 1)
 
-        if config.use_semantic_augmentation:
+        if self.semantic_augmentation is not None:
             expected = (batch_size, num_words, config.augmentation_size)
             if augmentation_embeds is None or tuple(augmentation_embeds.shape) != expected:
                 got = None if augmentation_embeds is None else tuple(augmentation_embeds.shape)
                 raise ValueError(
                     f"config.use_semantic_augmentation is on: `augmentation_embeds` of shape {expected} is required, got {got}."
                 )
-            words = self.text_input(words, augmentation_embeds.to(words.dtype))  # E (Eq. 4)
-        elif self.text_input is not None:
-            words = self.text_input(words)
+            words = self.semantic_augmentation(words, augmentation_embeds.to(words.dtype))  # E (Eq. 4)
+        elif self.text_projection is not None:
+            words = self.text_projection(words)
 
         text = words
         if self.text_transformer is not None:
-            text, _ = self.text_transformer(words, word_mask)  # h (Eq. 9-12)
+            text = self.text_transformer(words, word_mask)  # h (Eq. 9-12)
 
-        outputs = {}
         visual = []
         if self.text_image is not None:
             features, regions_mask, seen = self._image_regions(image_features, pixel_values, image_mask, batch_size, device)
             regions = zero_unseen_rows(self.grid_encoder(features, regions_mask), seen)  # V
-            text_image, attentions = self.text_image(text, word_mask, regions, regions_mask, output_attentions)
-            visual.append(text_image)  # S^v
-            outputs.update(
-                text_image_attentions=attentions.basic,
-                image_text_attentions=attentions.vision_to_text,
-                text_image_superior_attentions=attentions.superior,
-            )
+            visual.append(self.text_image(text, word_mask, regions, regions_mask, output_attentions))  # S^v
         if self.text_object is not None:
             ids, slots_mask, seen = self._object_slots(object_ids, batch_size, device)
             objects = zero_unseen_rows(self.object_encoder(ids, slots_mask), seen)  # O
-            text_object, attentions = self.text_object(text, word_mask, objects, slots_mask, output_attentions)
-            visual.append(text_object)  # S^o
-            outputs.update(
-                text_object_attentions=attentions.basic,
-                object_text_attentions=attentions.vision_to_text,
-                text_object_superior_attentions=attentions.superior,
-            )
+            visual.append(self.text_object(text, word_mask, objects, slots_mask, output_attentions))  # S^o
 
         if self.fusion is not None:
             fused = torch.cat([text, self.fusion(torch.cat(visual, dim=-1))], dim=-1)  # P = [h, S], Eq. 15
@@ -717,15 +780,14 @@ class MGCMTModel(MGCMTPreTrainedModel):
             fused = torch.cat([text, visual[0]], dim=-1)  # one visual module: S is its output
         else:
             fused = text
-        output = MGCMTModelOutput(last_hidden_state=fused, text_hidden_state=text, word_mask=word_mask, **outputs)
-        return output if return_dict else output.to_tuple()
+        return MGCMTModelOutput(last_hidden_state=text, fused_hidden_state=fused, word_mask=word_mask)
 
     @staticmethod
     def _word_mask(token_word_index: torch.Tensor, word_mask: torch.Tensor | None) -> torch.Tensor:
-        if token_word_index.min() < 0:
-            raise ValueError("`token_word_index` must be >= 0 (0 = special token or padding, words count from 1).")
-        words_seen = token_word_index.max(dim=1).values  # (batch,)
+        """`word_mask` as booleans (shape checked), or, without one, the words that `token_word_index` names (this
+        reads the largest index back from the device; the processor always gives `word_mask`)."""
         if word_mask is None:
+            words_seen = token_word_index.max(dim=1).values  # (batch,)
             num_words = max(int(words_seen.max()), 1)
             word_mask = torch.arange(num_words, device=token_word_index.device)[None, :] < words_seen[:, None]
         word_mask = word_mask.bool()
@@ -733,18 +795,41 @@ class MGCMTModel(MGCMTPreTrainedModel):
             raise ValueError(
                 f"`word_mask` must have shape (batch_size={token_word_index.shape[0]}, num_words), got {tuple(word_mask.shape)}."
             )
-        lengths = word_mask.sum(dim=1)
-        empty = (lengths == 0).nonzero().flatten().tolist()
-        if empty:
-            raise ValueError(f"Tweets at batch index {empty} have no word; every tweet needs at least one.")
-        prefix = torch.arange(word_mask.shape[1], device=word_mask.device)[None, :] < lengths[:, None]
-        bad = (prefix != word_mask).any(dim=1).nonzero().flatten().tolist()
-        if bad:
-            raise ValueError(f"`word_mask` must be a prefix of ones in each row; rows {bad} are not.")
-        too_far = (words_seen > lengths).nonzero().flatten().tolist()
-        if too_far:
-            raise ValueError(f"`token_word_index` names words past `word_mask` in rows {too_far}.")
         return word_mask
+
+
+def check_input_values(config: MGCMTConfig, token_word_index: torch.Tensor, word_mask: torch.Tensor,
+                       object_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> None:
+    """The value checks of MGCMT's inputs, each naming the rows at fault: word indices >= 0 and within `word_mask`,
+    `word_mask` a non-empty prefix of ones per row, object ids in the category table, labels of real words in
+    range. They read the tensors back from the device (a sync per step), so `forward` runs them only with
+    `config.check_input_values` (a debug switch); the processor's inputs satisfy them by construction."""
+    if token_word_index.min() < 0:
+        raise ValueError("`token_word_index` must be >= 0 (0 = special token or padding, words count from 1).")
+    lengths = word_mask.sum(dim=1)
+    empty = (lengths == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"Tweets at batch index {empty} have no word; every tweet needs at least one.")
+    prefix = torch.arange(word_mask.shape[1], device=word_mask.device)[None, :] < lengths[:, None]
+    bad = (prefix != word_mask).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(f"`word_mask` must be a prefix of ones in each row; rows {bad} are not.")
+    too_far = (token_word_index.max(dim=1).values > lengths).nonzero().flatten().tolist()
+    if too_far:
+        raise ValueError(f"`token_word_index` names words past `word_mask` in rows {too_far}.")
+    if object_ids is not None and object_ids.numel() and (
+            object_ids.min() < 0 or object_ids.max() >= config.num_object_categories):
+        raise ValueError(
+            f"`object_ids` must lie in [0, {config.num_object_categories}) (0 = empty slot), got values in "
+            f"[{int(object_ids.min())}, {int(object_ids.max())}]."
+        )
+    if labels is not None:
+        wrong = ((labels < 0) | (labels >= config.num_labels)).logical_and(word_mask).any(dim=1)
+        if wrong.any():
+            raise ValueError(
+                f"`labels` of real words must lie in [0, {config.num_labels}); rows {wrong.nonzero().flatten().tolist()} "
+                "do not (-100 is allowed only past a tweet's last word)."
+            )
 
 
 class MGCMTForTokenClassification(MGCMTPreTrainedModel):
@@ -779,6 +864,8 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
             self.esd_transformer = MGCMTEncoder(config, config.esd_encoder_layers)  # A (Sec. 3.4)
             self.esd_classifier = nn.Linear(config.hidden_size, len(config.esd_id2label))
             self.esd_crf = CRF(len(config.esd_id2label), batch_first=True)
+            # main label id -> span label id (Eq. 18), built once: not part of the weights
+            self.register_buffer("label_to_span", torch.tensor(config.label_to_span_id, dtype=torch.long), persistent=False)
         else:
             self.esd_transformer = self.esd_classifier = self.esd_crf = None
         self.post_init()
@@ -822,15 +909,9 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
     def _check_labels(self, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
         if labels.shape != word_mask.shape:
             raise ValueError(f"`labels` must have shape {tuple(word_mask.shape)} (batch, num_words), got {tuple(labels.shape)}.")
-        real = labels[word_mask]
-        if real.numel() and (real.min() < 0 or real.max() >= self.config.num_labels):
-            rows = ((labels < 0) | (labels >= self.config.num_labels)).logical_and(word_mask).any(dim=1)
-            raise ValueError(
-                f"`labels` of real words must lie in [0, {self.config.num_labels}); rows {rows.nonzero().flatten().tolist()} "
-                "do not (-100 is allowed only past a tweet's last word)."
-            )
         return labels.masked_fill(~word_mask, 0)  # the CRF ignores masked positions but indexes them
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -846,8 +927,7 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
         labels: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MGCMTTokenClassifierOutput | tuple:
+    ) -> MGCMTTokenClassifierOutput:
         r"""
         Args are those of [`MGCMTModel.forward`], plus:
             labels (`torch.LongTensor` of shape `(batch_size, num_words)`, *optional*): main label ids per word,
@@ -855,7 +935,6 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
         The CRF losses are averaged over the tweets of the batch (pytorch-crf's `reduction="mean"`), as the
         official code does.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         base = self.mgcmt(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -869,81 +948,31 @@ class MGCMTForTokenClassification(MGCMTPreTrainedModel):
             object_ids=object_ids,
             inputs_embeds=inputs_embeds,
             output_attentions=output_attentions,
-            return_dict=True,
         )
         mask = base.word_mask
-        logits = self.classifier(base.last_hidden_state)  # (batch, num_words, num_labels)
+        logits = self.classifier(base.fused_hidden_state)  # (batch, num_words, num_labels)
         esd_logits = None
         if self.esd_transformer is not None:
-            spans, _ = self.esd_transformer(base.text_hidden_state, mask)
-            esd_logits = self.esd_classifier(spans)  # (batch, num_words, 3)
+            esd_logits = self.esd_classifier(self.esd_transformer(base.last_hidden_state, mask))  # (batch, num_words, 3)
 
         loss = main_loss = esd_loss = None
         if labels is not None:
+            if self.config.check_input_values:
+                check_input_values(self.config, token_word_index, mask, labels=labels)
             labels = self._check_labels(labels, mask)
             main_loss = -self.crf(logits.float(), labels, mask=mask, reduction="mean")  # Eq. 17
             loss = main_loss
             if esd_logits is not None:
-                to_span = torch.tensor(self.config.label_to_span_id, device=labels.device)
-                esd_loss = -self.esd_crf(esd_logits.float(), to_span[labels], mask=mask, reduction="mean")  # Eq. 18
+                esd_loss = -self.esd_crf(esd_logits.float(), self.label_to_span[labels], mask=mask, reduction="mean")  # Eq. 18
                 loss = main_loss + self.config.esd_loss_weight * esd_loss  # Eq. 19
 
         predictions = None
         if not self.training:
             predictions = self.decode(logits, mask)
 
-        output = MGCMTTokenClassifierOutput(
-            loss=loss,
-            logits=logits,
-            predictions=predictions,
-            main_loss=main_loss,
-            esd_loss=esd_loss,
-            esd_logits=esd_logits,
-            word_mask=mask,
-            text_image_attentions=base.text_image_attentions,
-            image_text_attentions=base.image_text_attentions,
-            text_image_superior_attentions=base.text_image_superior_attentions,
-            text_object_attentions=base.text_object_attentions,
-            object_text_attentions=base.object_text_attentions,
-            text_object_superior_attentions=base.text_object_superior_attentions,
-        )
-        return output if return_dict else output.to_tuple()
-
-    @torch.no_grad()
-    def span_probability(self, logits: torch.Tensor, labels: list[int], start: int, end: int) -> float:
-        """CRF marginal probability that words `start..end` (inclusive) of one tweet form exactly this span:
-        they carry `labels` (e.g. B-PER I-PER) and the next word does not continue it with `labels[-1]`.
-
-        Computed with the forward-backward algorithm over the main CRF (Eq. 16) of one tweet.
-
-        Args:
-            logits (`torch.FloatTensor` of shape `(num_words, num_labels)`): one tweet's emissions, real words only.
-        """
-        crf = self.crf
-        emissions = logits.float()
-        length = emissions.shape[0]
-        if not 0 <= start <= end < length or len(labels) != end - start + 1:
-            raise ValueError(f"Span [{start}, {end}] with {len(labels)} labels does not fit {length} words.")
-        alpha = [crf.start_transitions + emissions[0]]  # log alpha_t(j), emission at t included
-        for t in range(1, length):
-            alpha.append(torch.logsumexp(alpha[-1][:, None] + crf.transitions, dim=0) + emissions[t])
-        beta = [crf.end_transitions]  # log beta_t(i), built backwards from the last word
-        for t in range(length - 2, -1, -1):
-            beta.append(torch.logsumexp(crf.transitions + (emissions[t + 1] + beta[-1])[None, :], dim=1))
-        beta.reverse()
-        log_z = torch.logsumexp(alpha[-1] + crf.end_transitions, dim=0)
-
-        def log_probability(path: list[int], first: int) -> torch.Tensor:
-            score = alpha[first][path[0]]
-            for offset in range(1, len(path)):
-                score = score + crf.transitions[path[offset - 1], path[offset]] + emissions[first + offset, path[offset]]
-            return score + beta[first + len(path) - 1][path[-1]] - log_z
-
-        probability = log_probability(labels, start).exp()
-        continuation = self.config.label2id.get("I-" + self.config.id2label[labels[-1]].partition("-")[2])
-        if end + 1 < length and continuation is not None:
-            probability = probability - log_probability(labels + [continuation], start).exp()
-        return float(probability.clamp(0.0, 1.0))
+        return MGCMTTokenClassifierOutput(
+            loss=loss, logits=logits, predictions=predictions, main_loss=main_loss, esd_loss=esd_loss,
+            esd_logits=esd_logits, word_mask=mask, **{name: getattr(base, name) for name in ATTENTION_OUTPUTS})
 
     @torch.no_grad()
     def decode(self, logits: torch.Tensor, word_mask: torch.Tensor) -> torch.LongTensor:

@@ -14,7 +14,7 @@ of those. `image` is a path, a URL (fetched with a timeout), bytes, a PIL image,
 even one that holds whitespace). An error in a list of inputs names the tweet by its index in the list.
 
 Score: the CRF marginal probability that exactly these words form this entity (forward-backward over the
-main CRF, `MGCMTForTokenClassification.span_probability`), not the Viterbi path's score. With
+main CRF, `mgcmt.crf.span_probability`), not the Viterbi path's score. With
 `return_attentions=True` each entity also carries `grid_attention` (one weight per image region) and
 `object_attention` (one per object slot): the basic-level text-to-vision attention, averaged over heads
 and over the entity's words.
@@ -29,6 +29,7 @@ import urllib.request
 
 from transformers import Pipeline
 
+from .crf import span_probability
 from .metrics import lenient_entities
 from .processing import split_words
 
@@ -176,7 +177,8 @@ class MultimodalNERPipeline(Pipeline):
             start, end = offsets[first][0], offsets[last][1]
             entity = {
                 "entity_group": entity_type,
-                "score": self.model.span_probability(logits, predicted[first : last + 1], first, last),
+                "score": span_probability(self.model.crf, logits, predicted[first : last + 1], first, last,
+                                          self.model.config.label2id.get(f"I-{entity_type}")),
                 "word": text[start:end],
                 "start": start,
                 "end": end,

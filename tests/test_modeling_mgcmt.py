@@ -59,8 +59,8 @@ def test_output_shapes_and_predictions(tester, device):
     real = out.predictions[out.word_mask]
     assert ((real >= 0) & (real < config.num_labels)).all()
     base = model.mgcmt(**{k: v for k, v in inputs.items() if k != "labels"})
-    assert base.last_hidden_state.shape == (2, 4, 2 * config.hidden_size)
-    assert base.text_hidden_state.shape == (2, 4, config.hidden_size)
+    assert base.fused_hidden_state.shape == (2, 4, 2 * config.hidden_size)
+    assert base.last_hidden_state.shape == (2, 4, config.hidden_size)
 
 
 def test_loss_only_with_labels_and_equals_eq19(tester):
@@ -120,7 +120,7 @@ def test_first_sub_token_pooling_trains(tester):
 @pytest.mark.parametrize(
     "switch, removed",
     [
-        ("use_semantic_augmentation", ["mgcmt.text_input."]),
+        ("use_semantic_augmentation", ["mgcmt.semantic_augmentation."]),
         ("use_text_image", ["mgcmt.grid_encoder.", "mgcmt.text_image.", "mgcmt.fusion."]),
         ("use_text_object", ["mgcmt.object_encoder.", "mgcmt.text_object.", "mgcmt.fusion."]),
         ("use_entity_span_detection", ["esd_transformer.", "esd_classifier.", "esd_crf."]),
@@ -335,7 +335,8 @@ def test_a_crf_missing_from_the_checkpoint_is_initialised(tester, tmp_path):
     for crf in (loaded.crf, loaded.esd_crf):
         for parameter in (crf.start_transitions, crf.end_transitions, crf.transitions):
             assert torch.isfinite(parameter).all() and parameter.abs().max() <= 0.1 and parameter.abs().max() > 0
-    state = loaded.state_dict()
+    loaded.save_pretrained(tmp_path / "again")  # written under the checkpoint's key names (see the conversion mapping)
+    state = load_file(tmp_path / "again" / "model.safetensors")
     assert all(torch.equal(state[key], value) for key, value in kept.items())  # nothing loaded was re-initialised
 
 
@@ -350,20 +351,21 @@ def test_new_layers_are_initialised_as_documented(tester):
 
 
 @pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"token_word_index": None}, "`token_word_index` is required"),
-        ({"augmentation_embeds": None}, "augmentation_embeds"),
-        ({"image_features": torch.randn(2, 4, 5)}, "image_feature_size is 8"),
-        ({"object_ids": torch.tensor([[3, 7, 10], [4, 0, 0]])}, "[0, 10)"),
-        ({"labels": torch.tensor([[1, -100, 2, 3], [1, 2, -100, -100]])}, "rows [0]"),
-        ({"word_mask": torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]])}, "batch index [1] have no word"),
-        ({"word_mask": torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]])}, "prefix of ones"),
-        ({"pixel_values": torch.randn(2, 3, 32, 32)}, "needs an image backbone"),
+    "change, message, values",
+    [  # values: a check of values, made only on the debug path (config.check_input_values); the rest are shapes
+        ({"token_word_index": None}, "`token_word_index` is required", False),
+        ({"augmentation_embeds": None}, "augmentation_embeds", False),
+        ({"image_features": torch.randn(2, 4, 5)}, "image_feature_size is 8", False),
+        ({"object_ids": torch.tensor([[3, 7, 10], [4, 0, 0]])}, "[0, 10)", True),
+        ({"labels": torch.tensor([[1, -100, 2, 3], [1, 2, -100, -100]])}, "rows [0]", True),
+        ({"word_mask": torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]])}, "batch index [1] have no word", True),
+        ({"word_mask": torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]])}, "prefix of ones", True),
+        ({"token_word_index": torch.full((2, 9), -1)}, "must be >= 0", True),
+        ({"pixel_values": torch.randn(2, 3, 32, 32)}, "needs an image backbone", False),
     ],
 )
-def test_bad_inputs_raise_clear_errors(tester, change, message):
-    config, inputs = tester.prepare_config_and_inputs()
+def test_bad_inputs_raise_clear_errors(tester, change, message, values):
+    config, inputs = tester.prepare_config_and_inputs(check_input_values=values)
     model = MGCMTForTokenClassification(config).eval()
     if "pixel_values" in change:
         inputs.pop("image_features")
@@ -420,7 +422,7 @@ def test_identity_start_passes_the_encoder_word_states_through_eq4(tester):
     config, inputs = tester.prepare_config_and_inputs(use_text_encoder=False)
     assert config.text_path_init == "identity"
     model = MGCMTForTokenClassification(config).eval()
-    dense = model.mgcmt.text_input.dense
+    dense = model.mgcmt.semantic_augmentation.dense
     hidden = config.hidden_size
     assert torch.equal(dense.weight[:, :hidden], torch.eye(hidden)) and (dense.bias == 0).all()
     assert 0.01 < dense.weight[:, hidden:].std().item() < 0.03  # a small E^A block
@@ -429,9 +431,9 @@ def test_identity_start_passes_the_encoder_word_states_through_eq4(tester):
         zero_augmentation = model.mgcmt(**_without_augmentation(inputs))
         with_augmentation = model.mgcmt(**{k: v for k, v in inputs.items() if k != "labels"})
     mask = inputs["word_mask"].bool()
-    torch.testing.assert_close(zero_augmentation.text_hidden_state[mask], words[mask])
+    torch.testing.assert_close(zero_augmentation.last_hidden_state[mask], words[mask])
     # E^A still enters (Eq. 4 is unchanged), only with a small weight at the start
-    assert not torch.allclose(with_augmentation.text_hidden_state[mask], words[mask])
+    assert not torch.allclose(with_augmentation.last_hidden_state[mask], words[mask])
 
 
 def test_identity_start_of_the_uni_text_transformer_is_its_layer_norms(tester):
@@ -446,7 +448,7 @@ def test_identity_start_of_the_uni_text_transformer_is_its_layer_norms(tester):
     expected = torch.nn.functional.layer_norm(torch.nn.functional.layer_norm(words, (config.hidden_size,), eps=eps),
                                               (config.hidden_size,), eps=eps)  # h = LN(LN(E)) at step 0
     mask = inputs["word_mask"].bool()
-    torch.testing.assert_close(out.text_hidden_state[mask], expected[mask])
+    torch.testing.assert_close(out.last_hidden_state[mask], expected[mask])
     # the zeroed projections still learn from the first step
     model.train()
     model(**inputs).loss.backward()
@@ -456,7 +458,7 @@ def test_identity_start_of_the_uni_text_transformer_is_its_layer_norms(tester):
 def test_random_start_is_kept_as_an_option(tester, tmp_path):
     config, inputs = tester.prepare_config_and_inputs(text_path_init="random")
     model = MGCMTForTokenClassification(config).eval()
-    dense = model.mgcmt.text_input.dense
+    dense = model.mgcmt.semantic_augmentation.dense
     hidden = config.hidden_size
     assert not torch.allclose(dense.weight[:, :hidden], torch.eye(hidden), atol=0.1)
     assert 0.01 < dense.weight.std().item() < 0.03
@@ -465,7 +467,7 @@ def test_random_start_is_kept_as_an_option(tester, tmp_path):
         words = _encoder_word_states(model, inputs)
         out = model.mgcmt(**_without_augmentation(inputs))
     mask = inputs["word_mask"].bool()
-    assert not torch.allclose(out.text_hidden_state[mask], words[mask], atol=0.1)
+    assert not torch.allclose(out.last_hidden_state[mask], words[mask], atol=0.1)
     with pytest.raises(ValueError, match="text_path_init"):
         tester.get_config(text_path_init="zeros")
 
@@ -474,7 +476,7 @@ def test_identity_start_never_touches_loaded_weights(tester, tmp_path):
     config, inputs = tester.prepare_config_and_inputs()
     model = MGCMTForTokenClassification(config)
     with torch.no_grad():  # as after training: nothing left of the identity start
-        model.mgcmt.text_input.dense.weight.normal_()
+        model.mgcmt.semantic_augmentation.dense.weight.normal_()
         model.mgcmt.text_transformer.layers[0].ffn_output.weight.normal_()
     model.save_pretrained(tmp_path)
     loaded = MGCMTForTokenClassification.from_pretrained(tmp_path)

@@ -15,6 +15,7 @@ from transformers import pipeline
 
 import mgcmt  # noqa: F401  (registers the pipeline)
 from mgcmt import MGCMTForTokenClassification, MGCMTProcessor
+from mgcmt.crf import span_probability
 from mgcmt.visualization import draw_prediction
 
 from .helpers import MGCMTModelTester
@@ -169,7 +170,7 @@ def test_span_probability_is_the_crf_marginal():
         continuation = 2 if labels[-1] in (1, 2) else 4
         expected = sum(float(w) for p, w in zip(paths, weights)
                        if list(p[start : end + 1]) == labels and (end + 1 >= 4 or p[end + 1] != continuation))
-        assert model.span_probability(logits, labels, start, end) == pytest.approx(expected, abs=1e-5)
+        assert span_probability(model.crf, logits, labels, start, end, continuation) == pytest.approx(expected, abs=1e-5)
 
 
 @needs_extras
