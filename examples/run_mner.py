@@ -711,6 +711,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
         results.update(train_result.metrics)
         budget = [callback for callback in stopping if isinstance(callback, TimeBudgetCallback)]
         results["stopped_by_time_budget"] = bool(budget and budget[0].stopped)
+        for callback in stopping:  # training is over: the final evaluations below are not epochs to stop on
+            trainer.remove_callback(callback)
         if trainer.state.best_model_checkpoint:
             results["best_checkpoint"] = Path(trainer.state.best_model_checkpoint).name
             results["best_validation_f1"] = trainer.state.best_metric
