@@ -431,6 +431,11 @@ def check_coverage(dataset, what: str, has, required: bool = True) -> None:
                              "against the files, or switch the module off.")
 
 
+def has_feature_file(directory: str):
+    """Whether an image id has its file in a per-image feature folder (for `check_coverage`)."""
+    return lambda image_id: (Path(directory) / feature_file_name(image_id)).is_file()
+
+
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, MNERTrainingArguments]:
     parser = HfArgumentParser((ModelArguments, DataArguments, MNERTrainingArguments), description=__doc__,
                               formatter_class=_HelpFormatter)
@@ -639,16 +644,14 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
     if use_images:
         with training_args.main_process_first(desc="grid features"):  # the other processes read the cache
             features_dir = extract_grid_features(processor, dataset, data_args, training_args.output_dir)
-        check_coverage(dataset, f"grid features in {features_dir}",
-                       lambda image_id: (Path(features_dir) / feature_file_name(image_id)).is_file())
+        check_coverage(dataset, f"grid features in {features_dir}", has_feature_file(features_dir))
         image_grid_length, image_feature_size = grid_shape(features_dir, dataset)
         processor.image_grid_length, processor.image_feature_size = image_grid_length, image_feature_size
     objects_dir = None
     if data_args.object_source == "detector" and model_args.use_text_object:
         with training_args.main_process_first(desc="object detection"):
             objects_dir = detect_objects(processor, dataset, data_args, training_args.output_dir)
-        check_coverage(dataset, f"detected objects in {objects_dir}",
-                       lambda image_id: (Path(objects_dir) / feature_file_name(image_id)).is_file())
+        check_coverage(dataset, f"detected objects in {objects_dir}", has_feature_file(objects_dir))
     if data_args.object_source == "captions" and model_args.use_text_object:
         captions = processor.object_extractor()  # read and checked now, naming the file, not at the first batch
         check_coverage(dataset, f"a caption in {data_args.captions_file}", captions.has)

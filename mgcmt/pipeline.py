@@ -131,26 +131,20 @@ class MultimodalNERPipeline(Pipeline):
         if not isinstance(inputs, dict):
             raise ValueError(f"Each input must be a string or a dict with 'text' or 'words', got {type(inputs).__name__}.")
         index = inputs.get("_index", 0)
-        if inputs.get("words") is not None:
-            words = inputs["words"]
+        words, text = inputs.get("words"), inputs.get("text")
+        if words is not None:
             if isinstance(words, str) or not isinstance(words, (list, tuple)):
                 raise ValueError(f"Tweet {index}: 'words' must be a list of strings, got {type(words).__name__}.")
-            for number, word in enumerate(words):
-                if not isinstance(word, str):
-                    raise ValueError(f"Tweet {index}: word {number} is {type(word).__name__}, not a string: {word!r}.")
-            text, offsets = word_offsets(words)
-        else:
-            text = inputs.get("text")
-            if not isinstance(text, str):
-                raise ValueError(f"Tweet {index}: the tweet text must be a string, got {type(text).__name__}.")
-            words, offsets = None, split_words(text)[1]
+            words = list(words)
+        elif not isinstance(text, str):
+            raise ValueError(f"Tweet {index}: the tweet text must be a string, got {type(text).__name__}.")
         image = inputs.get("image")
         if isinstance(image, str) and image.startswith(("http://", "https://")):
             image = fetch_image(image, timeout)
-        objects = inputs.get("objects")
-        encoded = self.processor(  # raises for an empty tweet, naming it
-            text if words is None else list(words), images=image, objects=objects,
+        encoded = self.processor(  # checks the words and raises for an empty tweet, naming it by its index
+            text if words is None else words, images=image, objects=inputs.get("objects"),
             is_split_into_words=words is not None, index_offset=index)
+        text, offsets = word_offsets(words) if words is not None else (text, split_words(text)[1])
         model_inputs = dict(encoded)
         model_inputs["text"] = text
         model_inputs["offsets"] = offsets
