@@ -54,6 +54,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from safetensors import SafetensorError, safe_open
 from transformers import (
     AutoTokenizer,
     EarlyStoppingCallback,
@@ -304,22 +305,6 @@ RESUME_FREE_ARGUMENTS = {"resume_from_checkpoint", "hub_token", "max_train_minut
                          "dataloader_num_workers", "logging_dir", "run_name", "per_device_eval_batch_size"}
 
 
-def safetensors_problem(path: Path) -> str | None:
-    """Why a safetensors file is unusable (unreadable header, truncated data), or `None`."""
-    try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if path.stat().st_size < 8 + size:
-                return f"{path.name} is truncated (its header alone is {8 + size} bytes, the file {path.stat().st_size})"
-            header = json.loads(handle.read(size))
-        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
-        return f"{path.name} is unreadable ({type(error).__name__})"
-    if path.stat().st_size < 8 + size + end:
-        return f"{path.name} is truncated ({path.stat().st_size} of {8 + size + end} bytes)"
-    return None
-
-
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """Why a checkpoint folder cannot be resumed from (a run killed while writing it), or `None` when it is complete."""
     state = checkpoint / "trainer_state.json"
@@ -332,9 +317,12 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     weights = sorted(checkpoint.glob("model*.safetensors"))
     if not weights:
         return "no model.safetensors"
-    for path in weights:
-        if problem := safetensors_problem(path):
-            return problem
+    for path in weights:  # safetensors checks the header and that the data covers it: a cut file does not open
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            return f"{path.name} is truncated or unreadable ({error})"
     for name in ("optimizer.pt", "scheduler.pt"):  # torch.save writes zip archives; a cut one has no directory
         path = checkpoint / name
         if path.exists() and not zipfile.is_zipfile(path):
@@ -518,26 +506,23 @@ def extract_grid_features(processor: MGCMTProcessor, dataset, data_args: DataArg
         return data_args.image_features_dir
     if data_args.image_dir is None:
         return None
-    extractor = processor.grid_extractor()
+    return cache_every_image(processor.grid_extractor(), dataset, data_args, output_dir, "grid features")
+
+
+def cache_every_image(extractor, dataset, data_args: DataArguments, output_dir: str, what: str) -> str:
+    """Run `extractor` once over every image of every split, through the feature cache (batched, each batch written
+    as it is done, with a progress bar); return the cache folder, which the collator reads: no extraction at batch
+    time. A corrupt image is a missing one with --missing_image no_image (logged), an error otherwise."""
     cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", extractor.identity)
     pairs = _image_paths(dataset)
     image_ids = sorted(pairs)
-    # each batch is written as it is done, so an interrupted extraction keeps what it finished
-    cache.compute(image_ids, [pairs[i] for i in image_ids], extractor, progress=True, unreadable=_unreadable(data_args))
-    _log_skipped(cache, "grid features")
-    logger.info("grid features of %d images in %s", len(image_ids) - len(cache.skipped), cache.directory)
-    return str(cache.directory)  # the collator reads them from there: no extraction at batch time
-
-
-def _unreadable(data_args: DataArguments) -> str:
-    """A corrupt image is a missing one with --missing_image no_image; an error otherwise."""
-    return "skip" if data_args.missing_image == "no_image" else "raise"
-
-
-def _log_skipped(cache: FeatureCache, what: str) -> None:
+    unreadable = "skip" if data_args.missing_image == "no_image" else "raise"
+    cache.compute(image_ids, [pairs[i] for i in image_ids], extractor, progress=True, unreadable=unreadable)
     if cache.skipped:
         logger.warning("%s: %d unreadable image(s) read as tweets without image (--missing_image no_image): %s",
                        what, len(cache.skipped), ", ".join(cache.skipped[:10]) + (" ..." if len(cache.skipped) > 10 else ""))
+    logger.info("%s of %d images in %s", what, len(image_ids) - len(cache.skipped), cache.directory)
+    return str(cache.directory)
 
 
 def grid_shape(features_dir: str, dataset) -> tuple[int, int]:
@@ -559,14 +544,7 @@ def detect_objects(processor: MGCMTProcessor, dataset, data_args: DataArguments,
     """Run the detector once over every image (cached, batched, with a progress bar); return the ids folder."""
     if data_args.image_dir is None:
         raise ValueError("--object_source detector needs --image_dir.")
-    detector = processor.object_extractor()
-    cache = FeatureCache(data_args.feature_cache_dir or Path(output_dir) / "features", detector.identity)
-    pairs = _image_paths(dataset)
-    image_ids = sorted(pairs)
-    cache.compute(image_ids, [pairs[i] for i in image_ids], detector, progress=True, unreadable=_unreadable(data_args))
-    _log_skipped(cache, "objects")
-    logger.info("objects of %d images in %s", len(image_ids) - len(cache.skipped), cache.directory)
-    return str(cache.directory)
+    return cache_every_image(processor.object_extractor(), dataset, data_args, output_dir, "objects")
 
 
 def tags_of(ids, id2label) -> list[str]:
@@ -607,7 +585,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
             arguments = run_arguments(model_args, data_args, training_args)
             if checkpoint is not None:
                 warn_on_changed_arguments(training_args.output_dir, arguments)
-            Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
             (Path(training_args.output_dir) / ARGUMENTS_FILE).write_text(json.dumps(arguments, indent=2) + "\n",
                                                                          encoding="utf-8")
     dataset = load_mner_dataset(data_args.data_dir, image_dir=data_args.image_dir, missing_image=data_args.missing_image)
@@ -706,7 +683,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
     results = {}
     if training_args.do_train:
         if checkpoint is not None:
-            logger.info("Resuming from %s (the last complete checkpoint in the output dir)", checkpoint)
+            logger.info("Resuming from %s", checkpoint)
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         trainer.save_state()

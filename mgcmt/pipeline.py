@@ -48,15 +48,16 @@ def fetch_image(url: str, timeout: float) -> bytes:
             raise TimeoutError(f"not downloaded within {timeout} s")
         return remaining
 
-    chunks, size, expected = [], 0, None
+    chunks, size, promised = [], 0, None
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (a user's own URL)
-            expected = response.headers.get("Content-Length")
+            length = response.headers.get("Content-Length")
+            promised = int(length) if length and length.isdigit() else None
             sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
             while True:
                 if sock is not None:  # no single read may outlast the deadline
                     sock.settimeout(left())
-                chunk = response.read1(1 << 16) if hasattr(response, "read1") else response.read(1 << 16)
+                chunk = response.read1(1 << 16)
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -69,11 +70,10 @@ def fetch_image(url: str, timeout: float) -> bytes:
     except TimeoutError as error:
         raise ValueError(f"Cannot fetch image {url!r}: not downloaded within {timeout} s ({size} bytes so far): {error}") from error
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-        if isinstance(error, http.client.IncompleteRead) or (expected and size < int(expected)):
-            raise ValueError(f"Cannot fetch image {url!r}: the download was truncated: {size} of {expected} bytes") from error
-        raise ValueError(f"Cannot fetch image {url!r} (within {timeout} s): {error}") from error
-    if expected is not None and expected.isdigit() and size < int(expected):
-        raise ValueError(f"Cannot fetch image {url!r}: the download was truncated: {size} of {expected} bytes")
+        if promised is None or size >= promised:  # otherwise a cut connection: reported as truncated below
+            raise ValueError(f"Cannot fetch image {url!r} (within {timeout} s): {error}") from error
+    if promised is not None and size < promised:
+        raise ValueError(f"Cannot fetch image {url!r}: the download was truncated: {size} of {promised} bytes")
     return b"".join(chunks)
 
 

@@ -4,8 +4,6 @@ processor and the pipeline); the training script's cases are in test_run_faults.
 from __future__ import annotations
 
 import http.server
-import io
-import os
 import threading
 import time
 
