@@ -170,11 +170,14 @@ class MGCMTProcessor(ProcessorMixin):
         return self._object_extractor
 
     # -- text ----------------------------------------------------------------------------------------------
+    def sub_token_counts(self, tweets: list[list[str]]) -> list[int]:
+        """Sub-tokens of each pre-split tweet, special tokens counted: the text encoder's sequence length."""
+        return [len(self._encode(words)[0]) for words in tweets]
+
     def too_long(self, tweets: list[list[str]]) -> list[tuple[int, int]]:
         """`(index, sub-tokens)` of each pre-split tweet over `max_length` (special tokens counted), to check a whole
         dataset before training rather than at its first batch."""
-        return [(index, len(ids)) for index, words in enumerate(tweets)
-                if len(ids := self._encode(words)[0]) > self.max_length]
+        return [(index, count) for index, count in enumerate(self.sub_token_counts(tweets)) if count > self.max_length]
 
     def _tokenize(self, words: list[str], index: int) -> tuple[list[int], list[int], list[int] | None]:
         ids, word_index, types = self._encode(words)

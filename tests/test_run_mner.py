@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, TrainerCallback
 
 from mgcmt import MGCMTProcessor
+from mgcmt.metrics import entity_scores, table2_row
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_mner", ROOT / "examples" / "run_mner.py")
@@ -101,10 +102,11 @@ def log_losses(output_dir):
     return [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("sampling", ["random", "group_by_length"])
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, sampling):
     args = QUICK + ["--max_steps", "8", "--per_device_train_batch_size", "8", "--logging_steps", "1",
                     "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "steps", "--eval_steps", "2",
-                    "--save_total_limit", "10", "--seed", "3"]
+                    "--save_total_limit", "10", "--seed", "3", "--train_sampling_strategy", sampling]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     expected = run_mner.main(args + ["--output_dir", str(straight)])
     with pytest.raises(Crash):
@@ -120,6 +122,61 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
     assert again["test_f1"] == pytest.approx(expected["test_f1"])
+
+
+def test_group_by_length_batches_tweets_of_about_the_same_length(tmp_path, monkeypatch):
+    """`--train_sampling_strategy group_by_length` reads the sub-token counts from a column the script adds: every
+    tweet is still seen once per epoch, and the batches pad to fewer positions than random ones."""
+    seen = {}
+
+    def recording(collate):
+        def call(self, rows):
+            seen.setdefault(self.mode, []).append([(row["id"], row.get("length")) for row in rows])
+            return collate(self, rows)
+        return call
+
+    monkeypatch.setattr(run_mner.MNERCollator, "__call__", recording(run_mner.MNERCollator.__call__))
+    padded = {}
+    for sampling in ("random", "group_by_length"):
+        run_mner.MNERCollator.mode = sampling
+        out = tmp_path / sampling
+        run_mner.main(QUICK + ["--output_dir", str(out), "--num_train_epochs", "1", "--eval_strategy", "no",
+                               "--load_best_model_at_end", "false", "--per_device_train_batch_size", "8",
+                               "--train_sampling_strategy", sampling])
+        train_batches = seen[sampling][:12]  # 96 training tweets; the dev and test batches come after
+        assert all(len(batch) == 8 for batch in train_batches)
+        assert sorted(i for batch in train_batches for i, _ in batch) == sorted(set(i for batch in train_batches
+                                                                                    for i, _ in batch))
+        padded[sampling] = train_batches
+    del run_mner.MNERCollator.mode
+    processor = MGCMTProcessor.from_pretrained(tmp_path / "group_by_length")
+    dataset = run_mner.load_mner_dataset(tmp_path / "group_by_length" / "smoke_assets" / "data")
+    counts = dict(zip(dataset["train"]["id"], processor.sub_token_counts(dataset["train"]["tokens"])))
+    grouped = padded["group_by_length"]
+    assert all(length == counts[i] for batch in grouped for i, length in batch)  # the column holds the counts
+
+    def positions(batches):  # what the text encoder runs over: each batch padded to its longest tweet
+        return sum(len(batch) * max(counts[i] for i, _ in batch) for batch in batches)
+
+    assert positions(grouped) < positions(padded["random"])
+    # dev and test keep the file's order (transformers would shuffle them into length groups too)
+    written = (tmp_path / "group_by_length" / "test_predictions.txt").read_text().split("\n\n")[:-1]
+    assert [tweet.split("\n")[0] for tweet in written] == [f"IMGID:{i}" for i in dataset["test"]["image_id"]]
+    gold = [[line.split("\t")[1] for line in tweet.split("\n")[1:]] for tweet in written]
+    pred = [[line.split("\t")[2] for line in tweet.split("\n")[1:]] for tweet in written]
+    results = json.loads((tmp_path / "group_by_length" / "all_results.json").read_text())
+    assert table2_row(entity_scores(gold, pred))["f1"] == pytest.approx(results["test_f1"])
+    spread = [max(counts[i] for i, _ in batch) - min(counts[i] for i, _ in batch) for batch in grouped]
+    assert max(spread) <= max(counts.values()) - min(counts.values())
+    assert sum(spread) < sum(max(counts[i] for i, _ in b) - min(counts[i] for i, _ in b) for b in padded["random"])
+
+
+def test_a_length_column_already_in_the_data_is_refused(tmp_path):
+    _, _, args = run_mner.parse_arguments(["--smoke", "--output_dir", str(tmp_path), "--train_sampling_strategy",
+                                           "group_by_length", "--length_column_name", "tokens"])
+    dataset = {"train": type("Rows", (), {"column_names": ["tokens", "ner_tags"]})()}
+    with pytest.raises(ValueError, match="already has a column 'tokens'"):
+        run_mner.add_length_column(None, dataset, args)
 
 
 def free_port() -> int:
