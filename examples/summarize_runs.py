@@ -2,12 +2,21 @@
 
 Folders named `<row>-s<seed>` (for example `runs/t17-minilm-full-s1`) are grouped by `<row>`; each must
 hold the `all_results.json` that run_mner.py writes at the end. Folders still training are listed as such.
+The "epochs" column gives, per seed, the epochs trained and (in brackets) the epoch of the dev-selected
+checkpoint, read from the folder's `trainer_state.json`.
+
+`--against ROW` adds the difference of every other row to ROW (mean over seeds minus mean over seeds), for test F1,
+dev F1 and each type's test F1, with the standard error of that difference, sqrt(s_a^2/n_a + s_b^2/n_b) from the two
+rows' seed standard deviations. A difference larger than twice its standard error is marked as outside the seeds'
+noise; with 2-3 seeds per row this is a rough guide, not a test.
 
     python examples/summarize_runs.py runs/t17-minilm-*-s* runs/t15-minilm-*-s*
+    python examples/summarize_runs.py runs/t17-minilm-*-s*-e10 --against t17-minilm-baseline-e10
 """
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -26,6 +35,59 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def best_epoch(folder: Path, results: dict) -> float | None:
+    """The epoch of the dev-selected checkpoint (`best_checkpoint` in all_results.json), from trainer_state.json."""
+    state = folder / "trainer_state.json"
+    match = re.fullmatch(r"checkpoint-(\d+)", str(results.get("best_checkpoint", "")))
+    if match is None or not state.is_file():
+        return None
+    step = int(match[1])
+    epochs = [entry["epoch"] for entry in json.loads(state.read_text())["log_history"]
+              if entry.get("step") == step and "eval_f1" in entry]
+    return epochs[0] if epochs else None
+
+
+def epochs_cell(seeds: dict[int, dict]) -> str:
+    cells = []
+    for _, r in sorted(seeds.items()):
+        if "epoch" not in r:
+            continue
+        best = r.get("best_epoch")
+        cells.append(f"{r['epoch']:g}" + (f" ({best:g})" if best is not None else ""))
+    return ", ".join(cells) or "—"
+
+
+COMPARED = [("test F1", "test_f1"), ("dev F1", "validation_f1"), ("PER", "test_PER_f1"), ("LOC", "test_LOC_f1"),
+            ("ORG", "test_ORG_f1"), ("MISC", "test_MISC_f1")]
+
+
+def difference(a: list[float], b: list[float]) -> tuple[float, float | None]:
+    """Mean of `a` minus mean of `b`, and the standard error of that difference (None with a single seed)."""
+    diff = statistics.mean(a) - statistics.mean(b)
+    if len(a) < 2 or len(b) < 2:
+        return diff, None
+    return diff, math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+
+
+def comparison(rows: dict[str, dict[int, dict]], against: str) -> list[str]:
+    lines = [f"\ndifference to {against} (mean over seeds; ± standard error; * outside twice the standard error)",
+             "| row | seeds | " + " | ".join(f"Δ {name}" for name, _ in COMPARED) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in COMPARED) + " |"]
+    base = rows[against]
+    for row, seeds in sorted(rows.items()):
+        if row == against:
+            continue
+        cells = []
+        for _, key in COMPARED:
+            diff, error = difference([r[key] for r in seeds.values()], [r[key] for r in base.values()])
+            if error is None:
+                cells.append(f"{diff:+.2f}")
+            else:
+                cells.append(f"{diff:+.2f} ± {error:.2f}" + (" *" if abs(diff) > 2 * error else ""))
+        lines.append(f"| {row} | {len(seeds)} vs {len(base)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str]]:
     rows: dict[str, dict[int, dict]] = {}
     unfinished = []
@@ -38,25 +100,32 @@ def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str]]
             unfinished.append(folder.name)
             continue
         row = match["row"] + (match["suffix"] or "")
-        rows.setdefault(row, {})[int(match["seed"])] = json.loads(results.read_text())
+        result = json.loads(results.read_text())
+        result["best_epoch"] = best_epoch(folder, result)
+        rows.setdefault(row, {})[int(match["seed"])] = result
     return rows, unfinished
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="run_mner.py output folders named <row>-s<seed>")
+    parser.add_argument("--against", metavar="ROW", help="a row of the table: print every other row's difference to it")
     args = parser.parse_args(argv)
     rows, unfinished = collect(args.folders)
     if not rows:
         print("No finished run (all_results.json) among the folders given.", file=sys.stderr)
         return 1
-    print("| row | seeds | PER | LOC | ORG | MISC | P | R | F1 | dev F1 | epochs trained |")
+    if args.against is not None and args.against not in rows:
+        print(f"--against {args.against!r} is not a finished row; rows: {', '.join(sorted(rows))}.", file=sys.stderr)
+        return 1
+    print("| row | seeds | PER | LOC | ORG | MISC | P | R | F1 | dev F1 | epochs trained (best) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row, seeds in sorted(rows.items()):
         cells = [mean_std([r[key] for r in seeds.values()]) for key in TABLE2_KEYS]
-        epochs = [r["epoch"] for r in seeds.values() if "epoch" in r]
-        cells.append(", ".join(f"{e:g}" for e in epochs) or "—")
+        cells.append(epochs_cell(seeds))
         print(f"| {row} | {len(seeds)} | " + " | ".join(cells) + " |")
+    if args.against is not None:
+        print("\n".join(comparison(rows, args.against)))
     print("\nper seed: test F1 / dev F1 / train time (s) / epochs")
     for row, seeds in sorted(rows.items()):
         runs = ", ".join(f"s{seed} {r['test_f1']:.2f} / {r['validation_f1']:.2f} / {r['train_runtime']:.0f} / "

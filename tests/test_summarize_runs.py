@@ -10,10 +10,15 @@ summarize_runs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(summarize_runs)
 
 
-def write_run(folder: Path, f1: float, runtime: float = 100.0):
+def write_run(folder: Path, f1: float, runtime: float = 100.0, best_step: int | None = None):
     folder.mkdir(parents=True)
     results = {key: f1 for key in summarize_runs.TABLE2_KEYS}
     results.update(train_runtime=runtime, epoch=4.0)
+    if best_step is not None:  # as run_mner.py writes it: 10 steps an epoch, dev F1 after each
+        results["best_checkpoint"] = f"checkpoint-{best_step}"
+        history = [{"loss": 1.0, "step": 10 * e - 5, "epoch": e - 0.5} for e in range(1, 5)]
+        history += [{"eval_f1": f1, "step": 10 * e, "epoch": float(e)} for e in range(1, 5)]
+        (folder / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     (folder / "all_results.json").write_text(json.dumps(results))
 
 
@@ -24,8 +29,8 @@ def test_rows_are_grouped_by_name_without_seed(tmp_path, capsys):
     (tmp_path / "t17-minilm-esd-s2").mkdir()  # still training
     assert summarize_runs.main([str(p) for p in sorted(tmp_path.iterdir())]) == 0
     out = capsys.readouterr().out
-    assert "| t17-minilm-full | 2 | " + " | ".join(["81.00 ± 1.41"] * 8) + " |" in out
-    assert "| t17-minilm-esd | 1 | " + " | ".join(["77.50"] * 8) + " |" in out
+    assert "| t17-minilm-full | 2 | " + " | ".join(["81.00 ± 1.41"] * 8) + " | 4, 4 |" in out
+    assert "| t17-minilm-esd | 1 | " + " | ".join(["77.50"] * 8) + " | 4 |" in out
     assert "not finished (no all_results.json): t17-minilm-esd-s2" in out
 
 
@@ -33,3 +38,20 @@ def test_no_finished_run_is_an_error(tmp_path, capsys):
     (tmp_path / "x-s1").mkdir()
     assert summarize_runs.main([str(tmp_path / "x-s1")]) == 1
     assert "No finished run" in capsys.readouterr().err
+
+
+def test_best_epoch_and_differences_with_their_standard_error(tmp_path, capsys):
+    for seed, f1 in enumerate([80.0, 81.0, 82.0], 1):
+        write_run(tmp_path / f"t17-minilm-full-s{seed}-e10", f1, best_step=30)
+    for seed, f1 in enumerate([78.0, 78.5, 79.0], 1):
+        write_run(tmp_path / f"t17-minilm-baseline-s{seed}-e10", f1, best_step=20)
+    write_run(tmp_path / "t17-minilm-textonly+-s1-e10", 81.5)
+    folders = [str(p) for p in sorted(tmp_path.iterdir())]
+    assert summarize_runs.main(folders + ["--against", "t17-minilm-baseline-e10"]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 (3), 4 (3), 4 (3) |" in out and "| 4 (2), 4 (2), 4 (2) |" in out  # trained (best) per seed
+    # full - baseline: 81.0 - 78.5 = 2.5; standard error sqrt(1/3 + 0.25/3) = 0.65: outside twice it
+    assert "| t17-minilm-full-e10 | 3 vs 3 | +2.50 ± 0.65 * |" in out
+    assert "| t17-minilm-textonly+-e10 | 1 vs 3 | +3.00 |" in out  # one seed: no spread, no verdict
+    assert summarize_runs.main(folders + ["--against", "t17-minilm-nothing"]) == 1
+    assert "is not a finished row" in capsys.readouterr().err
