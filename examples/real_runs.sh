@@ -4,9 +4,11 @@
 #   bash examples/real_runs.sh DATASET ROW SEED [ENCODER [EPOCHS [RUN_MNER_ARGS...]]]
 #     DATASET  twitter2015 | twitter2017          (read from $DATA_ROOT, default ../shared/data)
 #     ROW      baseline | textonly+ | esd | semaug | semaugw2v | textobj | textobjctl | textobjnone | full | fullw2v
+#              | full-semaug | full-textobj | full-esd
 #              (textonly+: the text-only baseline with the uni-text transformer on, the capacity-matched
 #              baseline; controls for TextObj: textobjctl gives every image another image's caption,
-#              textobjnone gives every image an empty caption, so no tweet has an object)
+#              textobjnone gives every image an empty caption, so no tweet has an object;
+#              full-X: the full model with module X off, the paper's Table 6 "w/o X" rows)
 #     ENCODER  minilm (default) | mpnet  (mpnet: $MPNET_DIR, the unzipped all-mpnet-base-v2 folder)
 #     EPOCHS   the ceiling, default 75 (run_mner.py's default; early stopping on dev F1 ends most runs sooner)
 #     RUN_MNER_ARGS  passed on to run_mner.py after the row's switches (e.g. --bf16 true)
@@ -20,7 +22,7 @@
 #   python -m mgcmt.augmentation train-word2vec --data_dir $DATA_ROOT/twitter2015 $DATA_ROOT/twitter2017 --output $W2V
 # Tables: python examples/summarize_runs.py runs/*-s*
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n '4,22p' "$0" >&2; exit 2; fi
+if [ $# -lt 3 ]; then sed -n '4,24p' "$0" >&2; exit 2; fi
 DATASET=$1 ROW=$2 SEED=$3 ENCODER=${4:-minilm} EPOCHS=${5:-75}
 shift $(( $# < 5 ? $# : 5 ))  # what is left goes to run_mner.py
 DATA_ROOT=${DATA_ROOT:-../shared/data}
@@ -63,7 +65,11 @@ case $ROW in  # each "+X" row is the baseline with X switched on; "full" has all
                SWITCHES=("${TEXT_OBJ[@]}" --captions_file "$NONE") ;;
   full) glove; SWITCHES=("${GLOVE[@]}" --object_source captions) ;;
   fullw2v) SWITCHES=("${W2V_ARGS[@]}" --object_source captions) ;;
-  *) echo "ROW must be baseline, textonly+, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full or fullw2v, got '$ROW'" >&2; exit 2 ;;
+  full-semaug) SWITCHES=(--use_semantic_augmentation false --object_source captions) ;;
+  full-textobj) glove; SWITCHES=("${GLOVE[@]}" --use_text_object false) ;;
+  full-esd) glove; SWITCHES=("${GLOVE[@]}" --object_source captions --use_entity_span_detection false) ;;
+  *) echo "ROW must be baseline, textonly+, esd, semaug, semaugw2v, textobj, textobjctl, textobjnone, full, fullw2v," \
+          "full-semaug, full-textobj or full-esd, got '$ROW'" >&2; exit 2 ;;
 esac
 OUT=$RUNS_DIR/$TAG-$ENCODER-$ROW-s$SEED
 RECIPE=()

