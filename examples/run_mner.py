@@ -410,21 +410,27 @@ def warn_on_changed_arguments(output_dir: str, arguments: dict) -> None:
                        "; ".join(changes))
 
 
-def check_tweet_lengths(processor: MGCMTProcessor, dataset) -> None:
-    """Every split's tweets fit `max_length`, checked before training (not at the first test batch after it)."""
-    problems = []
+def check_tweet_lengths(processor: MGCMTProcessor, dataset) -> dict[str, list[int]]:
+    """Every split's tweets fit `max_length`, checked before training (not at the first test batch after it).
+
+    Returns each split's sub-token counts (special tokens counted), so that nothing tokenizes a split twice.
+    """
+    counts, problems = {}, []
     for split, rows in dataset.items():
-        for index, count in processor.too_long(rows["tokens"]):
-            problems.append(f"{split_file(rows)}:{rows[index]['line']}: tweet IMGID:{rows[index]['image_id']} "
-                            f"({split}) has {count} sub-tokens")
+        counts[split] = processor.sub_token_counts(rows["tokens"])
+        for index, count in enumerate(counts[split]):
+            if count > processor.max_length:
+                problems.append(f"{split_file(rows)}:{rows[index]['line']}: tweet IMGID:{rows[index]['image_id']} "
+                                f"({split}) has {count} sub-tokens")
     if problems:
         shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise ValueError(f"{len(problems)} tweet(s) are over --max_length {processor.max_length} (nothing is truncated "
                          f"silently): raise --max_length.\n  {shown}")
+    return counts
 
 
-def add_length_column(processor: MGCMTProcessor, dataset, training_args: MNERTrainingArguments) -> None:
-    """The train split's sub-token counts as the column the Trainer's length-aware samplers read.
+def add_length_column(lengths: list[int], dataset, training_args: MNERTrainingArguments) -> None:
+    """The train split's sub-token counts (`lengths`, from `check_tweet_lengths`) as the column the Trainer's length-aware samplers read.
 
     `--train_sampling_strategy group_by_length` draws batches of tweets of about the same length (a random order of
     megabatches, each sorted by length), so a batch pads to little more than its own tweets: on TWITTER-2017 a random
@@ -436,7 +442,6 @@ def add_length_column(processor: MGCMTProcessor, dataset, training_args: MNERTra
     column = training_args.length_column_name
     if column in dataset["train"].column_names:
         raise ValueError(f"The train split already has a column {column!r}: choose another --length_column_name.")
-    lengths = processor.sub_token_counts(dataset["train"]["tokens"])
     dataset["train"] = dataset["train"].add_column(column, lengths)
     logger.info("--train_sampling_strategy %s: batches of tweets of about the same length (%.1f sub-tokens on "
                 "average, %d at most)", training_args.train_sampling_strategy, sum(lengths) / len(lengths), max(lengths))
@@ -648,8 +653,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
         detector=data_args.detector, detector_weights=data_args.detector_weights,
         score_threshold=data_args.score_threshold, captions_file=data_args.captions_file,
         max_objects=data_args.max_objects, cache_dir=data_args.feature_cache_dir)
-    check_tweet_lengths(processor, dataset)  # every split now, not the test split after hours of training
-    add_length_column(processor, dataset, training_args)
+    sub_tokens = check_tweet_lengths(processor, dataset)  # every split now, not the test split after hours of training
+    add_length_column(sub_tokens["train"], dataset, training_args)
     features_dir = None
     image_feature_size, image_grid_length = 2048, 49
     if use_images:

@@ -174,11 +174,6 @@ class MGCMTProcessor(ProcessorMixin):
         """Sub-tokens of each pre-split tweet, special tokens counted: the text encoder's sequence length."""
         return [len(self._encode(words)[0]) for words in tweets]
 
-    def too_long(self, tweets: list[list[str]]) -> list[tuple[int, int]]:
-        """`(index, sub-tokens)` of each pre-split tweet over `max_length` (special tokens counted), to check a whole
-        dataset before training rather than at its first batch."""
-        return [(index, count) for index, count in enumerate(self.sub_token_counts(tweets)) if count > self.max_length]
-
     def _tokenize(self, words: list[str], index: int) -> tuple[list[int], list[int], list[int] | None]:
         ids, word_index, types = self._encode(words)
         if len(ids) > self.max_length:

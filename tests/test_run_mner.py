@@ -176,7 +176,7 @@ def test_a_length_column_already_in_the_data_is_refused(tmp_path):
                                            "group_by_length", "--length_column_name", "tokens"])
     dataset = {"train": type("Rows", (), {"column_names": ["tokens", "ner_tags"]})()}
     with pytest.raises(ValueError, match="already has a column 'tokens'"):
-        run_mner.add_length_column(None, dataset, args)
+        run_mner.add_length_column([1], dataset, args)
 
 
 def free_port() -> int:
