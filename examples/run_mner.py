@@ -430,7 +430,8 @@ def check_tweet_lengths(processor: MGCMTProcessor, dataset) -> dict[str, list[in
 
 
 def add_length_column(lengths: list[int], dataset, training_args: MNERTrainingArguments) -> None:
-    """The train split's sub-token counts (`lengths`, from `check_tweet_lengths`) as the column the Trainer's length-aware samplers read.
+    """The train split's sub-token counts (`lengths`, from `check_tweet_lengths`) as the column the Trainer's
+    length-aware samplers read.
 
     `--train_sampling_strategy group_by_length` draws batches of tweets of about the same length (a random order of
     megabatches, each sorted by length), so a batch pads to little more than its own tweets: on TWITTER-2017 a random
