@@ -192,23 +192,36 @@ class MNERTrainingArguments(TrainingArguments):
     early_stopping_threshold: float = field(
         default=0.0, metadata={"help": "Least dev F1 gain (in points) that counts as an improvement."})
     max_train_minutes: float | None = field(
-        default=None, metadata={"help": "Stop training at the first epoch end after this many minutes (wall clock, "
-                                        "this process); the best dev checkpoint is still the one evaluated on test."})
+        default=None, metadata={"help": "Wall-clock budget of training, in minutes (this process): training stops "
+                                        "at the epoch end after which one more epoch, as long as the longest so far "
+                                        "with its evaluation, would overrun it; the best dev checkpoint is still the "
+                                        "one evaluated on test."})
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Ends training at the first epoch end past a wall-clock budget (the epoch's evaluation and checkpoint still
-    happen), so that a run on a lent machine finishes with results instead of being killed."""
+    """Ends training at an epoch end when one more epoch would overrun a wall-clock budget, so that a run on a lent
+    machine finishes with results instead of being killed at its deadline.
 
-    def __init__(self, minutes: float):
-        self.minutes = minutes
-        self.start = time.monotonic()
+    An epoch's length is the time between two epoch ends (the first counts from the callback's creation, so it
+    includes the setup), and with it the previous epoch's evaluation and checkpoint; the longest so far is the
+    estimate of the next. The epoch that ends the training still gets its evaluation and checkpoint.
+    """
+
+    def __init__(self, minutes: float, clock=time.monotonic):
+        self.seconds = minutes * 60
+        self.clock = clock
+        self.start = self.last = clock()
+        self.longest = 0.0
         self.stopped = False
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if (time.monotonic() - self.start) / 60 >= self.minutes:
-            logger.info("Time budget of %.1f min reached at epoch %.0f: training stops after this epoch.",
-                        self.minutes, state.epoch)
+        now = self.clock()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+        if now - self.start + self.longest > self.seconds:
+            logger.info("Time budget of %.1f min: %.1f min used, and one more epoch would take about %.1f: "
+                        "training stops after epoch %.0f.", self.seconds / 60, (now - self.start) / 60,
+                        self.longest / 60, state.epoch)
             control.should_training_stop = True
             self.stopped = True
         return control

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForTokenClassification, TrainerCallback
+from transformers import AutoModelForTokenClassification, TrainerCallback, TrainerControl, TrainerState
 
 from mgcmt import MGCMTProcessor
 from mgcmt.metrics import entity_scores, table2_row
@@ -355,6 +355,22 @@ def test_new_layers_rate_never_reaches_a_pretrained_part(tmp_path):
     new = [n for n in named if n not in backbone + encoder]
     assert {rate[id(named[n])] for n in new} == {1e-3}
     assert decay[id(named["classifier.weight"])] == 0.01 and decay[id(named["classifier.bias"])] == 0.0
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun_it():
+    now = [0.0]
+    budget = run_mner.TimeBudgetCallback(10, clock=lambda: now[0])  # 600 s
+    control = TrainerControl()
+    state = TrainerState()
+    stopped_after = None
+    for epoch, end in enumerate([120, 300, 400, 520, 640, 760], start=1):  # epochs of 120, 180, 100, 120, 120 s
+        now[0], state.epoch = end, epoch
+        if budget.on_epoch_end(None, state, control).should_training_stop:
+            stopped_after = epoch
+            break
+    # after epoch 3, 400 s used and the longest epoch 180 s: 580 <= 600 goes on; after epoch 4, 520 + 180 > 600
+    # stops, at 520 s, where stopping only once past the budget would have run epoch 5 to 640 s
+    assert stopped_after == 4 and budget.stopped
 
 
 def test_time_budget_ends_training_at_an_epoch_end_with_results(tmp_path):
