@@ -30,7 +30,7 @@
 #   ... the same for part2 and part3, then
 #   run(command="ENCODER=mpnet PLAN='...' bash benchmarks/gpu.sh", carry=["gpu_carry", "gpu_carry_part4"])
 # gpu.sh joins the parts found in $PARTS_DIR (default /tmp/mgcmt_parts) and in gpu_carry_part*/, checks the
-# sha256 that gpu_prepare.sh wrote, and trains in fp32 from fp32 weights cast back from fp16.
+# sha256 that gpu_prepare.sh wrote, and starts every run from fp32 weights cast back from fp16.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

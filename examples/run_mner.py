@@ -202,9 +202,10 @@ class TimeBudgetCallback(TrainerCallback):
     """Ends training at an epoch end when one more epoch would overrun a wall-clock budget, so that a run on a lent
     machine finishes with results instead of being killed at its deadline.
 
-    An epoch's length is the time between two epoch ends (the first counts from the callback's creation, so it
-    includes the setup), and with it the previous epoch's evaluation and checkpoint; the longest so far is the
-    estimate of the next. The epoch that ends the training still gets its evaluation and checkpoint.
+    The budget counts from the callback's creation (the setup is part of it). An epoch's length is the time from
+    the start of training or the previous epoch end, so it holds the previous epoch's evaluation and checkpoint;
+    the longest so far is the estimate of the next. The epoch that ends the training still gets its evaluation
+    and checkpoint.
     """
 
     def __init__(self, minutes: float, clock=time.monotonic):
@@ -213,6 +214,9 @@ class TimeBudgetCallback(TrainerCallback):
         self.start = self.last = clock()
         self.longest = 0.0
         self.stopped = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = self.clock()  # the first epoch's length leaves out the setup
 
     def on_epoch_end(self, args, state, control, **kwargs):
         now = self.clock()

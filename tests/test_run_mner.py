@@ -359,17 +359,19 @@ def test_new_layers_rate_never_reaches_a_pretrained_part(tmp_path):
 
 def test_time_budget_stops_before_an_epoch_that_would_overrun_it():
     now = [0.0]
-    budget = run_mner.TimeBudgetCallback(10, clock=lambda: now[0])  # 600 s
+    budget = run_mner.TimeBudgetCallback(10, clock=lambda: now[0])  # 600 s from here
     control = TrainerControl()
     state = TrainerState()
+    now[0] = 100  # 100 s of setup
+    budget.on_train_begin(None, state, control)
     stopped_after = None
-    for epoch, end in enumerate([120, 300, 400, 520, 640, 760], start=1):  # epochs of 120, 180, 100, 120, 120 s
+    for epoch, end in enumerate([220, 340, 460, 580, 700, 820], start=1):  # epochs of 120 s
         now[0], state.epoch = end, epoch
         if budget.on_epoch_end(None, state, control).should_training_stop:
             stopped_after = epoch
             break
-    # after epoch 3, 400 s used and the longest epoch 180 s: 580 <= 600 goes on; after epoch 4, 520 + 180 > 600
-    # stops, at 520 s, where stopping only once past the budget would have run epoch 5 to 640 s
+    # after epoch 3, 460 + 120 <= 600 goes on; after epoch 4, 580 + 120 > 600 stops. Stopping only once past the
+    # budget would run epoch 5 to 700 s; counting the setup in the first epoch (220 s) would stop after epoch 3.
     assert stopped_after == 4 and budget.stopped
 
 
