@@ -480,6 +480,30 @@ def has_feature_file(directory: str):
     return lambda image_id: (Path(directory) / feature_file_name(image_id)).is_file()
 
 
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # the x86 instructions that make bf16 matrix products fast
+
+
+def warn_on_slow_cpu_bf16(training_args, cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Warn (and return True) when --bf16 autocast is asked for on a CPU whose flags show no bf16 instructions.
+
+    There torch falls back to a reference bf16 matrix product: a training step about 14x slower than in fp32
+    (docs/PERFORMANCE.md). Where the flags cannot be read (not Linux, not x86) nothing is said.
+    """
+    if not training_args.bf16 or training_args.device.type != "cpu":
+        return False
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.partition(":")[2].split()}
+    if not flags or "avx2" not in flags or any(flag in flags for flag in CPU_BF16_FLAGS):
+        return False
+    logger.warning("--bf16 true on a CPU without %s (%s): bf16 autocast is much slower than fp32 there (about 14x "
+                   "per training step, docs/PERFORMANCE.md); use --bf16 false on this machine.",
+                   " or ".join(CPU_BF16_FLAGS), cpuinfo)
+    return True
+
+
 def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, MNERTrainingArguments]:
     parser = HfArgumentParser((ModelArguments, DataArguments, MNERTrainingArguments), description=__doc__,
                               formatter_class=_HelpFormatter)
@@ -717,6 +741,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
                 model.num_parameters(), model.num_parameters(only_trainable=True), training_args.world_size,
                 training_args.device, training_args.per_device_train_batch_size * training_args.world_size
                 * training_args.gradient_accumulation_steps)
+    warn_on_slow_cpu_bf16(training_args)
 
     def compute_metrics(eval_prediction) -> dict[str, float]:
         predictions, label_ids = eval_prediction.predictions, eval_prediction.label_ids

@@ -384,3 +384,24 @@ def test_time_budget_ends_training_at_an_epoch_end_with_results(tmp_path):
     with pytest.raises(ValueError, match="--max_train_minutes must be > 0"):
         run_mner.stopping_callbacks(run_mner.parse_arguments(["--smoke", "--output_dir", str(tmp_path),
                                                               "--max_train_minutes", "0"])[2])
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    def cpuinfo(flags: str) -> str:
+        path = tmp_path / f"cpuinfo-{len(list(tmp_path.iterdir()))}"
+        path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\nflags\t\t: fpu sse2 {flags}\n")
+        return str(path)
+
+    cpu_bf16 = SimpleNamespace(bf16=True, device=torch.device("cpu"))
+    avx2_only = cpuinfo("avx avx2 fma")
+    with caplog.at_level("WARNING", logger="run_mner"):
+        assert run_mner.warn_on_slow_cpu_bf16(cpu_bf16, avx2_only)
+    assert "avx512_bf16 or amx_bf16" in caplog.text and avx2_only in caplog.text
+    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, cpuinfo("avx avx2 avx512f avx512_bf16"))
+    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, cpuinfo("avx avx2 amx_tile amx_bf16"))
+    assert not run_mner.warn_on_slow_cpu_bf16(SimpleNamespace(bf16=False, device=torch.device("cpu")), avx2_only)
+    assert not run_mner.warn_on_slow_cpu_bf16(SimpleNamespace(bf16=True, device=torch.device("cuda")), avx2_only)
+    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, str(tmp_path / "absent"))  # not Linux: nothing to say
+    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, cpuinfo("").replace("flags", "Features"))
