@@ -88,12 +88,15 @@ def comparison(rows: dict[str, dict[int, dict]], against: str) -> list[str]:
     return lines
 
 
-def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str]]:
+def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str], list[str]]:
+    """Finished runs by row and seed; the folders still training; the paths that are no run folder, with why."""
     rows: dict[str, dict[int, dict]] = {}
-    unfinished = []
+    unfinished, skipped = [], []
     for folder in folders:
         match = SEED_FOLDER.match(folder.name)
         if not folder.is_dir() or match is None:
+            why = "not a folder" if not folder.is_dir() else "name not <row>-s<seed>[-e<N>][-lr<rate>][-rand]"
+            skipped.append(f"{folder} ({why})")
             continue
         results = folder / "all_results.json"
         if not results.is_file():
@@ -103,7 +106,7 @@ def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str]]
         result = json.loads(results.read_text())
         result["best_epoch"] = best_epoch(folder, result)
         rows.setdefault(row, {})[int(match["seed"])] = result
-    return rows, unfinished
+    return rows, unfinished, skipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="run_mner.py output folders named <row>-s<seed>")
     parser.add_argument("--against", metavar="ROW", help="a row of the table: print every other row's difference to it")
     args = parser.parse_args(argv)
-    rows, unfinished = collect(args.folders)
+    rows, unfinished, skipped = collect(args.folders)
+    for path in skipped:
+        print(f"skipped {path}", file=sys.stderr)
     if not rows:
         print("No finished run (all_results.json) among the folders given.", file=sys.stderr)
         return 1

@@ -34,6 +34,17 @@ def test_rows_are_grouped_by_name_without_seed(tmp_path, capsys):
     assert "not finished (no all_results.json): t17-minilm-esd-s2" in out
 
 
+def test_folders_that_are_no_run_are_named_not_dropped_silently(tmp_path, capsys):
+    write_run(tmp_path / "t17-minilm-full-s1", 80.0)
+    write_run(tmp_path / "t17-minilm-full-s1-bf16", 80.5)  # a tag after the suffixes: no row can be told
+    (tmp_path / "notes.txt").write_text("")
+    assert summarize_runs.main([str(p) for p in sorted(tmp_path.iterdir())]) == 0
+    captured = capsys.readouterr()
+    assert "| t17-minilm-full | 1 | " in captured.out and "80.50" not in captured.out
+    assert f"skipped {tmp_path / 't17-minilm-full-s1-bf16'} (name not <row>-s<seed>" in captured.err
+    assert f"skipped {tmp_path / 'notes.txt'} (not a folder)" in captured.err
+
+
 def test_no_finished_run_is_an_error(tmp_path, capsys):
     (tmp_path / "x-s1").mkdir()
     assert summarize_runs.main([str(tmp_path / "x-s1")]) == 1
