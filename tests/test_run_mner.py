@@ -404,4 +404,6 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(tmp_path, caplo
     assert not run_mner.warn_on_slow_cpu_bf16(SimpleNamespace(bf16=False, device=torch.device("cpu")), avx2_only)
     assert not run_mner.warn_on_slow_cpu_bf16(SimpleNamespace(bf16=True, device=torch.device("cuda")), avx2_only)
     assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, str(tmp_path / "absent"))  # not Linux: nothing to say
-    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, cpuinfo("").replace("flags", "Features"))
+    arm = tmp_path / "cpuinfo-arm"  # no "flags" line: nothing to judge by
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert not run_mner.warn_on_slow_cpu_bf16(cpu_bf16, str(arm))
