@@ -3,7 +3,8 @@
 Folders named `<row>-s<seed>` (for example `runs/t17-minilm-full-s1`) are grouped by `<row>`; each must
 hold the `all_results.json` that run_mner.py writes at the end. Folders still training are listed as such.
 The "epochs" column gives, per seed, the epochs trained and (in brackets) the epoch of the dev-selected
-checkpoint, read from the folder's `trainer_state.json`.
+checkpoint, read from the folder's `trainer_state.json`; the per-seed list under the table gives, from the same file,
+the dev F1 of every epoch (the curves docs/RESULTS.md quotes).
 
 `--against ROW` adds the difference of every other row to ROW (mean over seeds minus mean over seeds), for test F1,
 dev F1 and each type's test F1, with the standard error of that difference, sqrt(s_a^2/n_a + s_b^2/n_b) from the two
@@ -45,6 +46,16 @@ def best_epoch(folder: Path, results: dict) -> float | None:
     epochs = [entry["epoch"] for entry in json.loads(state.read_text())["log_history"]
               if entry.get("step") == step and "eval_f1" in entry]
     return epochs[0] if epochs else None
+
+
+def dev_curve(folder: Path) -> list[float]:
+    """Dev F1 after each epoch, in epoch order, from trainer_state.json (empty where the file is absent)."""
+    state = folder / "trainer_state.json"
+    if not state.is_file():
+        return []
+    by_epoch = {entry["epoch"]: entry["eval_f1"] for entry in json.loads(state.read_text())["log_history"]
+                if "eval_f1" in entry}
+    return [f1 for _, f1 in sorted(by_epoch.items())]
 
 
 def epochs_cell(seeds: dict[int, dict]) -> str:
@@ -105,6 +116,7 @@ def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str],
         row = match["row"] + (match["suffix"] or "")
         result = json.loads(results.read_text())
         result["best_epoch"] = best_epoch(folder, result)
+        result["dev_curve"] = dev_curve(folder)
         rows.setdefault(row, {})[int(match["seed"])] = result
     return rows, unfinished, skipped
 
@@ -136,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = ", ".join(f"s{seed} {r['test_f1']:.2f} / {r['validation_f1']:.2f} / {r['train_runtime']:.0f} / "
                          f"{r.get('epoch', float('nan')):g}" for seed, r in sorted(seeds.items()))
         print(f"  {row}: {runs}")
+        for seed, r in sorted(seeds.items()):
+            if r["dev_curve"]:
+                print(f"    s{seed} dev F1 by epoch: " + ", ".join(f"{f1:.2f}" for f1 in r["dev_curve"]))
     if unfinished:
         print(f"\nnot finished (no all_results.json): {', '.join(sorted(unfinished))}")
     return 0

@@ -17,7 +17,7 @@ def write_run(folder: Path, f1: float, runtime: float = 100.0, best_step: int | 
     if best_step is not None:  # as run_mner.py writes it: 10 steps an epoch, dev F1 after each
         results["best_checkpoint"] = f"checkpoint-{best_step}"
         history = [{"loss": 1.0, "step": 10 * e - 5, "epoch": e - 0.5} for e in range(1, 5)]
-        history += [{"eval_f1": f1, "step": 10 * e, "epoch": float(e)} for e in range(1, 5)]
+        history += [{"eval_f1": f1 - 4 + e, "step": 10 * e, "epoch": float(e)} for e in range(1, 5)]
         (folder / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     (folder / "all_results.json").write_text(json.dumps(results))
 
@@ -64,5 +64,7 @@ def test_best_epoch_and_differences_with_their_standard_error(tmp_path, capsys):
     # full - baseline: 81.0 - 78.5 = 2.5; standard error sqrt(1/3 + 0.25/3) = 0.65: outside twice it
     assert "| t17-minilm-full-e10 | 3 vs 3 | +2.50 ± 0.65 * |" in out
     assert "| t17-minilm-textonly+-e10 | 1 vs 3 | +3.00 |" in out  # one seed: no spread, no verdict
+    assert "    s3 dev F1 by epoch: 79.00, 80.00, 81.00, 82.00\n" in out  # the curve, from trainer_state.json
+    assert out.rstrip().endswith("t17-minilm-textonly+-e10: s1 81.50 / 81.50 / 100 / 4")  # no state file, no curve
     assert summarize_runs.main(folders + ["--against", "t17-minilm-nothing"]) == 1
     assert "is not a finished row" in capsys.readouterr().err
