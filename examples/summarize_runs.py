@@ -36,25 +36,26 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def best_epoch(folder: Path, results: dict) -> float | None:
-    """The epoch of the dev-selected checkpoint (`best_checkpoint` in all_results.json), from trainer_state.json."""
-    state = folder / "trainer_state.json"
-    match = re.fullmatch(r"checkpoint-(\d+)", str(results.get("best_checkpoint", "")))
-    if match is None or not state.is_file():
-        return None
-    step = int(match[1])
-    epochs = [entry["epoch"] for entry in json.loads(state.read_text())["log_history"]
-              if entry.get("step") == step and "eval_f1" in entry]
-    return epochs[0] if epochs else None
-
-
-def dev_curve(folder: Path) -> list[float]:
-    """Dev F1 after each epoch, in epoch order, from trainer_state.json (empty where the file is absent)."""
+def dev_evaluations(folder: Path) -> list[dict]:
+    """The dev evaluations logged in the folder's trainer_state.json (none where the file is absent)."""
     state = folder / "trainer_state.json"
     if not state.is_file():
         return []
-    by_epoch = {entry["epoch"]: entry["eval_f1"] for entry in json.loads(state.read_text())["log_history"]
-                if "eval_f1" in entry}
+    return [entry for entry in json.loads(state.read_text())["log_history"] if "eval_f1" in entry]
+
+
+def best_epoch(evaluations: list[dict], results: dict) -> float | None:
+    """The epoch of the dev-selected checkpoint (`best_checkpoint` in all_results.json)."""
+    match = re.fullmatch(r"checkpoint-(\d+)", str(results.get("best_checkpoint", "")))
+    if match is None:
+        return None
+    epochs = [entry["epoch"] for entry in evaluations if entry.get("step") == int(match[1])]
+    return epochs[0] if epochs else None
+
+
+def dev_curve(evaluations: list[dict]) -> list[float]:
+    """Dev F1 after each epoch, in epoch order."""
+    by_epoch = {entry["epoch"]: entry["eval_f1"] for entry in evaluations}
     return [f1 for _, f1 in sorted(by_epoch.items())]
 
 
@@ -115,8 +116,9 @@ def collect(folders: list[Path]) -> tuple[dict[str, dict[int, dict]], list[str],
             continue
         row = match["row"] + (match["suffix"] or "")
         result = json.loads(results.read_text())
-        result["best_epoch"] = best_epoch(folder, result)
-        result["dev_curve"] = dev_curve(folder)
+        evaluations = dev_evaluations(folder)
+        result["best_epoch"] = best_epoch(evaluations, result)
+        result["dev_curve"] = dev_curve(evaluations)
         rows.setdefault(row, {})[int(match["seed"])] = result
     return rows, unfinished, skipped
 
