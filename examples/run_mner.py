@@ -29,6 +29,8 @@ Defaults (every one can be overridden on the command line), with where each come
     dev entity F1 after every epoch; the best checkpoint   ours: the release picked epochs on test
       is kept, and training stops when dev F1 has not
       improved for --early_stopping_patience 5 epochs      ours: makes 75 a ceiling, not a cost
+      (a resumed run keeps its count of epochs without
+      improvement: --restore_callback_states_from_checkpoint)
     text_path_init identity (Eq. 4 starts as E^B)          ours (see MGCMTConfig.text_path_init)
 
 The warm-up and the decay are computed from the 75-epoch ceiling, as in a run without early stopping.
@@ -99,6 +101,10 @@ PAPER_DEFAULTS = [
     "--lr_scheduler_type", "linear",
     "--warmup_steps", "0.1",  # a float below 1 is a ratio of the training steps
     "--weight_decay", "0.01",
+    # a resumed run goes on counting the epochs without improvement where its checkpoint left off; the Trainer's
+    # default starts early stopping's count again from zero at every resume, so a run killed and resumed would
+    # train longer than the same run left alone
+    "--restore_callback_states_from_checkpoint", "true",
 ]
 LENGTH_SAMPLERS = ("group_by_length", "batch_rebalance")  # the Trainer's samplers that read a length per tweet
 PRETRAINED_PARTS = (".text_encoder.", ".image_backbone.")  # name parts of the pretrained modules' parameters
@@ -773,8 +779,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: MNE
         results.update(train_result.metrics)
         budget = [callback for callback in stopping if isinstance(callback, TimeBudgetCallback)]
         results["stopped_by_time_budget"] = bool(budget and budget[0].stopped)
-        for callback in stopping:  # training is over: the final evaluations below are not epochs to stop on
-            trainer.remove_callback(callback)
+        # training is over: the final evaluations below are not epochs to stop on. By type, since a resumed run's
+        # Trainer replaces the early-stopping callback with one rebuilt from the checkpoint's state
+        for callback in stopping:
+            trainer.remove_callback(type(callback))
         if trainer.state.best_model_checkpoint:
             results["best_checkpoint"] = Path(trainer.state.best_model_checkpoint).name
             results["best_validation_f1"] = trainer.state.best_metric

@@ -329,6 +329,32 @@ def test_training_stops_when_dev_f1_stops_improving(tmp_path):
     assert results["epoch"] == pytest.approx(3.0) and results["best_checkpoint"] is not None
 
 
+class CrashAfterEpoch(TrainerCallback):
+    """Simulates a kill right after the checkpoint of the end of `epoch` is written."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.epoch == pytest.approx(self.epoch):
+            raise Crash(f"killed after the checkpoint of epoch {state.epoch}")
+
+
+def test_a_resumed_run_stops_early_where_the_uninterrupted_run_does(tmp_path):
+    """Early stopping's count of epochs without improvement survives a kill: killed after epoch 2 and resumed, the
+    run still stops after epoch 3 (the Trainer's own default would count again from zero and train to epoch 4)."""
+    out = tmp_path / "early"
+    args = QUICK + ["--output_dir", str(out), "--num_train_epochs", "6", "--early_stopping_patience", "2",
+                    "--early_stopping_threshold", "1000", "--save_total_limit", "10"]
+    with pytest.raises(Crash):
+        run_mner.main(args, callbacks=[CrashAfterEpoch(2)])
+    results = run_mner.main(args)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert [entry["epoch"] for entry in state["log_history"] if "eval_f1" in entry] == [1.0, 2.0, 3.0]
+    assert results["epoch"] == pytest.approx(3.0)
+    assert state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"] == 2
+
+
 def test_new_layers_rate_never_reaches_a_pretrained_part(tmp_path):
     pytest.importorskip("timm")
     from transformers import TrainingArguments
