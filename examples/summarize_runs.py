@@ -59,9 +59,17 @@ def dev_curve(evaluations: list[dict]) -> list[float]:
     return [f1 for _, f1 in sorted(by_epoch.items())]
 
 
+def evaluation_only(results: dict) -> bool:
+    """A run with `--do_train false`: it evaluated a checkpoint and trained nothing (no train_runtime)."""
+    return "train_runtime" not in results
+
+
 def epochs_cell(seeds: dict[int, dict]) -> str:
     cells = []
     for _, r in sorted(seeds.items()):
+        if evaluation_only(r):
+            cells.append("eval only")
+            continue
         if "epoch" not in r:
             continue
         best = r.get("best_epoch")
@@ -147,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(comparison(rows, args.against)))
     print("\nper seed: test F1 / dev F1 / train time (s) / epochs")
     for row, seeds in sorted(rows.items()):
-        runs = ", ".join(f"s{seed} {r['test_f1']:.2f} / {r['validation_f1']:.2f} / {r['train_runtime']:.0f} / "
-                         f"{r.get('epoch', float('nan')):g}" for seed, r in sorted(seeds.items()))
+        runs = ", ".join(f"s{seed} {r['test_f1']:.2f} / {r['validation_f1']:.2f} / " + (
+            "eval only" if evaluation_only(r) else f"{r['train_runtime']:.0f} / {r.get('epoch', float('nan')):g}")
+            for seed, r in sorted(seeds.items()))
         print(f"  {row}: {runs}")
         for seed, r in sorted(seeds.items()):
             if r["dev_curve"]:

@@ -68,3 +68,19 @@ def test_best_epoch_and_differences_with_their_standard_error(tmp_path, capsys):
     assert out.rstrip().endswith("t17-minilm-textonly+-e10: s1 81.50 / 81.50 / 100 / 4")  # no state file, no curve
     assert summarize_runs.main(folders + ["--against", "t17-minilm-nothing"]) == 1
     assert "is not a finished row" in capsys.readouterr().err
+
+
+def test_an_evaluation_only_run_is_shown_as_such(tmp_path, capsys):
+    """A `--do_train false` run (a checkpoint evaluated, nothing trained) has no train_runtime: it is listed as
+    "eval only", with its F1 in the means, instead of stopping the summary with a KeyError."""
+    write_run(tmp_path / "t15-mpnet-baseline-s1", 75.0)
+    evaluated = tmp_path / "t15-mpnet-baseline-s2"
+    write_run(evaluated, 76.0)
+    results = json.loads((evaluated / "all_results.json").read_text())
+    del results["train_runtime"]
+    results["epoch"] = 0.0  # what the Trainer reports when it trained nothing
+    (evaluated / "all_results.json").write_text(json.dumps(results))
+    assert summarize_runs.main([str(p) for p in sorted(tmp_path.iterdir())]) == 0
+    out = capsys.readouterr().out
+    assert "| t15-mpnet-baseline | 2 | " + " | ".join(["75.50 ± 0.71"] * 8) + " | 4, eval only |" in out
+    assert "t15-mpnet-baseline: s1 75.00 / 75.00 / 100 / 4, s2 76.00 / 76.00 / eval only" in out
